@@ -45,7 +45,9 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file (${(err as Error).message})` }])
+    throw new ConfigError([
+      { file, line: 1, col: 1, path: '', message: `cannot read file (${(err as Error).message})` },
+    ])
   }
   return parseConfig(text, file, env)
 }
@@ -60,7 +62,12 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   }
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({ file, ...at(e.pos[0]), path: '', message: `invalid YAML: ${firstLine(e.message)}` })),
+      doc.errors.map((e) => ({
+        file,
+        ...at(e.pos[0]),
+        path: '',
+        message: `invalid YAML: ${firstLine(e.message)}`,
+      })),
     )
   }
 
@@ -92,7 +99,9 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
       const parent = nodeAt(path)
       const known = knownKeys(path)
       for (const key of issue.keys) {
-        const keyNode = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)?.key : undefined
+        const keyNode = isMap(parent)
+          ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)?.key
+          : undefined
         const suggestion = known.length > 0 ? closest(key, known) : undefined
         problems.push({
           file,
@@ -103,7 +112,12 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
       }
       continue
     }
-    problems.push({ file, ...at(nodeAt(path)?.range?.[0]), path: formatPath(path), message: messageFor(issue) })
+    problems.push({
+      file,
+      ...at(nodeAt(path)?.range?.[0]),
+      path: formatPath(path),
+      message: messageFor(issue),
+    })
   }
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
   throw new ConfigError(dedupe(problems))
@@ -160,7 +174,9 @@ function flattenIssues(issues: readonly Issue[], prefix: PathKey[] = []): Issue[
   for (const issue of issues) {
     const path = [...prefix, ...issue.path.filter((k): k is PathKey => typeof k !== 'symbol')]
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      const branches = issue.errors.filter((b) => !(b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0))
+      const branches = issue.errors.filter(
+        (b) => !(b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0),
+      )
       if (branches.length === 1 || (branches.length > 1 && issue.errors.length > branches.length)) {
         const best = branches.reduce((a, b) => (b.length < a.length ? b : a))
         out.push(...flattenIssues(best, path))
@@ -185,7 +201,9 @@ function messageFor(issue: Issue): string {
         ? `needs at least ${issue.minimum} item${issue.minimum === 1 ? '' : 's'}`
         : `must be at least ${issue.minimum}`
     case 'too_big':
-      return issue.origin === 'array' ? `allows at most ${issue.maximum} items` : `must be at most ${issue.maximum}`
+      return issue.origin === 'array'
+        ? `allows at most ${issue.maximum} items`
+        : `must be at most ${issue.maximum}`
     case 'invalid_format':
       return `has an invalid format (${issue.format})`
     case 'invalid_union':

@@ -308,10 +308,7 @@ const route = z
     match: z
       .strictObject({
         hosts: z.array(z.string().min(1)).optional(),
-        pathPrefix: z
-          .string()
-          .regex(/^\//, { error: 'must start with /' })
-          .optional(),
+        pathPrefix: z.string().regex(/^\//, { error: 'must start with /' }).optional(),
       })
       .prefault({}),
     primary: upstream,
@@ -322,14 +319,12 @@ const route = z
         sticky: sticky.optional(),
       })
       .prefault({}),
-    overrides: z
-      .array(z.strictObject({ when: matcher, to: variantName }))
-      .default([]),
+    overrides: z.array(z.strictObject({ when: matcher, to: variantName })).default([]),
     timeouts: timeouts.prefault({}),
     exposeVariant: z.boolean().default(true),
-    balance: z.enum(['round-robin', 'least-request'], { error: 'must be round-robin or least-request' }).default(
-      'round-robin',
-    ),
+    balance: z
+      .enum(['round-robin', 'least-request'], { error: 'must be round-robin or least-request' })
+      .default('round-robin'),
     mirror: mirror.optional(),
     faults: faults.optional(),
     rollout: rollout.optional(),
@@ -337,15 +332,24 @@ const route = z
   .superRefine((r, ctx) => {
     if (r.canary) return
     if (r.split.canary > 0) {
-      ctx.addIssue({ code: 'custom', path: ['split', 'canary'], message: 'needs canary endpoints (routes[].canary)' })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['split', 'canary'],
+        message: 'needs canary endpoints (routes[].canary)',
+      })
     }
     r.overrides.forEach((o, i) => {
       if (o.to === 'canary') {
-        ctx.addIssue({ code: 'custom', path: ['overrides', i, 'to'], message: 'needs canary endpoints (routes[].canary)' })
+        ctx.addIssue({
+          code: 'custom',
+          path: ['overrides', i, 'to'],
+          message: 'needs canary endpoints (routes[].canary)',
+        })
       }
     })
     for (const key of ['mirror', 'rollout'] as const) {
-      if (r[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'needs canary endpoints (routes[].canary)' })
+      if (r[key])
+        ctx.addIssue({ code: 'custom', path: [key], message: 'needs canary endpoints (routes[].canary)' })
     }
   })
 
@@ -359,7 +363,11 @@ const limits = z
     maxHeaderSize: size.prefault('16KiB'),
   })
   .superRefine((l, ctx) => {
-    if (l.headersTimeout !== undefined && l.requestTimeout !== undefined && l.headersTimeout > l.requestTimeout) {
+    if (
+      l.headersTimeout !== undefined &&
+      l.requestTimeout !== undefined &&
+      l.headersTimeout > l.requestTimeout
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['headersTimeout'],
@@ -381,7 +389,9 @@ export const configSchema = z
       })
       .prefault({}),
     workers: z
-      .union([z.number().int().min(1).max(256), z.literal('auto')], { error: 'must be a number of workers or auto' })
+      .union([z.number().int().min(1).max(256), z.literal('auto')], {
+        error: 'must be a number of workers or auto',
+      })
       .default(1),
     trustForwardedHeaders: z.boolean().default(false),
     accessLog: z
@@ -396,7 +406,9 @@ export const configSchema = z
         serviceName: z.string().min(1).optional(),
       })
       .optional(),
-    routes: z.array(route, { error: 'must be a list of routes' }).min(1, { error: 'needs at least one route' }),
+    routes: z
+      .array(route, { error: 'must be a list of routes' })
+      .min(1, { error: 'needs at least one route' }),
     limits: limits.prefault({}),
     shutdown: z.strictObject({ drainTimeout: duration.prefault('25s') }).prefault({}),
   })
@@ -404,7 +416,11 @@ export const configSchema = z
     const seen = new Set<string>()
     c.routes.forEach((r, i) => {
       if (seen.has(r.name)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` })
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'name'],
+          message: `duplicate route name "${r.name}"`,
+        })
       }
       seen.add(r.name)
     })

@@ -31,7 +31,8 @@ export class RequestContext {
 
   constructor(
     readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    /** The client response; null for an Upgrade request, whose socket is tunnelled instead. */
+    readonly res: ServerResponse | null,
     /** performance.now() when the request arrived. */
     readonly start: number,
   ) {}

@@ -31,7 +31,10 @@ export function pathMatches(prefix: string, path: string): boolean {
 }
 
 export function routeMatches(m: RouteMatch, host: string, path: string): boolean {
-  return (m.hosts === null || hostMatches(m.hosts, host)) && (m.pathPrefix === null || pathMatches(m.pathPrefix, path))
+  return (
+    (m.hosts === null || hostMatches(m.hosts, host)) &&
+    (m.pathPrefix === null || pathMatches(m.pathPrefix, path))
+  )
 }
 
 /** Lower-cases a Host header and strips its port (IPv6 literals keep their brackets). */

@@ -7,8 +7,14 @@ export type Matcher = (req: RequestView) => boolean
 export function compileMatcher(m: MatcherConfig): Matcher {
   const read: (req: RequestView) => string | undefined =
     m.header !== undefined
-      ? ((name) => (req: RequestView) => req.header(name))(m.header.toLowerCase())
-      : ((name) => (req: RequestView) => req.cookie(name))(m.cookie as string)
+      ? (
+          (name) => (req: RequestView) =>
+            req.header(name)
+        )(m.header.toLowerCase())
+      : (
+          (name) => (req: RequestView) =>
+            req.cookie(name)
+        )(m.cookie as string)
   if (m.equals !== undefined) {
     const expected = m.equals
     return (req) => read(req) === expected

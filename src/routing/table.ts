@@ -2,6 +2,7 @@
 // route's live canary weight (the only thing the admin API and the rollout controller change in
 // place; everything else changes by swapping the whole table).
 import type { Config, RouteConfig, Variant } from '../config/schema.js'
+import type { FaultPhase, MirrorPhase } from '../proxy/phases.js'
 import type { Balancer } from '../upstream/endpoint.js'
 import type { SplitPolicy } from './decide.js'
 import { type RouteMatch, routeMatches } from './match-route.js'
@@ -26,6 +27,9 @@ export interface CompiledRoute {
   readonly assignCookie: StickyCookie | null
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
   readonly exposeVariant: boolean
+  /** Optional phases, null when the route does not use them. */
+  readonly faults: FaultPhase | null
+  readonly mirror: MirrorPhase | null
   /** The validated route config, for the admin API and the extension phases. */
   readonly config: RouteConfig
 }

@@ -1,0 +1,170 @@
+// The admin listener: health, readiness, and a small JSON router that other concerns register on
+// (telemetry adds /metrics, the control plane adds /api/...). With admin.token set, every /api call
+// needs `Authorization: Bearer <token>` (constant-time compare); /healthz, /readyz and /metrics stay
+// open unless admin.protectHealth / admin.protectMetrics say otherwise.
+import { timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+
+export interface AdminRequest {
+  req: IncomingMessage
+  res: ServerResponse
+  /** Path parameters captured from `:name` segments. */
+  params: Record<string, string>
+  /** Parsed JSON body for methods with a body; undefined when empty. */
+  body: unknown
+  url: URL
+}
+
+export type AdminHandler = (r: AdminRequest) => void | Promise<void>
+
+export class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message)
+  }
+}
+
+interface Route {
+  method: string
+  parts: string[]
+  handler: AdminHandler
+}
+
+export interface AdminOptions {
+  token: string | null
+  protectHealth: boolean
+  protectMetrics: boolean
+  logger: Logger
+  ready: () => boolean
+}
+
+const MAX_BODY = 64 * 1024
+
+export class AdminServer {
+  readonly server: Server
+  readonly #routes: Route[] = []
+  #token: Buffer | null
+
+  constructor(readonly opts: AdminOptions) {
+    this.#token = opts.token === null ? null : Buffer.from(opts.token)
+    this.server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
+      this.#handle(req, res).catch((err) => {
+        opts.logger.error({ err: (err as Error).message }, 'admin handler failed')
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' })
+        else res.destroy()
+      })
+    })
+    this.server.on('clientError', (_err, socket) => socket.destroy())
+    this.route('GET', '/healthz', ({ res }) => sendJson(res, 200, { status: 'ok' }))
+    this.route('GET', '/readyz', ({ res }) =>
+      opts.ready() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'draining' }),
+    )
+  }
+
+  setToken(token: string | null): void {
+    this.#token = token === null ? null : Buffer.from(token)
+  }
+
+  /** Registers a handler; `:name` segments become params. */
+  route(method: string, pattern: string, handler: AdminHandler): void {
+    this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler })
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    if (this.#token === null) return true
+    const header = req.headers.authorization ?? ''
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
+    // Compare in constant time; a length mismatch still costs one comparison of equal length.
+    const ok = given.length === this.#token.length && timingSafeEqual(given, this.#token)
+    if (!ok && given.length !== this.#token.length) timingSafeEqual(this.#token, this.#token)
+    return ok
+  }
+
+  #needsAuth(path: string): boolean {
+    if (path === '/healthz' || path === '/readyz') return this.opts.protectHealth
+    if (path === '/metrics') return this.opts.protectMetrics
+    return true
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    if (this.#needsAuth(url.pathname) && !this.#authorized(req)) {
+      this.opts.logger.warn(
+        { method: req.method, path: url.pathname, client: req.socket.remoteAddress },
+        'admin request refused: missing or wrong token',
+      )
+      sendJson(res, 401, { error: 'unauthorized', message: 'missing or wrong bearer token' }, [
+        'www-authenticate',
+        'Bearer',
+      ])
+      return
+    }
+    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    let pathMatched = false
+    for (const r of this.#routes) {
+      const params = matchParts(r.parts, segments)
+      if (params === null) continue
+      pathMatched = true
+      if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue
+      try {
+        const body = await readJsonBody(req)
+        await r.handler({ req, res, params, body, url })
+      } catch (err) {
+        if (err instanceof AdminError) {
+          sendJson(res, err.status, { error: err.message, ...(err.field ? { field: err.field } : {}) })
+          return
+        }
+        throw err
+      }
+      return
+    }
+    if (pathMatched) sendJson(res, 405, { error: 'method not allowed' })
+    else sendJson(res, 404, { error: 'not found', path: url.pathname })
+  }
+}
+
+function matchParts(parts: string[], segments: string[]): Record<string, string> | null {
+  if (parts.length !== segments.length) return null
+  const params: Record<string, string> = {}
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!
+    if (p.startsWith(':')) params[p.slice(1)] = segments[i]!
+    else if (p !== segments[i]) return null
+  }
+  return params
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY) throw new AdminError(413, 'body too large')
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new AdminError(400, `malformed JSON body: ${(err as Error).message}`, 'body')
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, extra: string[] = []): void {
+  const text = `${JSON.stringify(body)}\n`
+  res.writeHead(status, [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(Buffer.byteLength(text)),
+    'cache-control',
+    'no-store',
+    ...extra,
+  ])
+  res.end(text)
+}

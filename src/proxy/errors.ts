@@ -1,0 +1,63 @@
+// Upstream failures: classified once into the four kinds telemetry counts, and mapped in one place
+// to Turnout's own answers (502 upstream_unavailable, 504 upstream_timeout).
+import type { ServerResponse } from 'node:http'
+import type { UpstreamErrorKind } from './context.js'
+
+const CONNECT = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'ECONNABORTED',
+])
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
+
+export function classifyUpstreamError(err: Error): UpstreamErrorKind {
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  if (CONNECT.has(code)) return 'connect'
+  if (TIMEOUT.has(code)) return 'timeout'
+  if (RESET.has(code)) return 'reset'
+  const cause = (err as { cause?: unknown }).cause
+  if (cause instanceof Error && cause !== err) {
+    const inner = classifyUpstreamError(cause)
+    if (inner !== 'protocol') return inner
+  }
+  return 'protocol'
+}
+
+export function statusForUpstreamError(kind: UpstreamErrorKind): 502 | 504 {
+  return kind === 'timeout' ? 504 : 502
+}
+
+/** Sends Turnout's own small JSON answer. Safe to call once the response has not started. */
+export function sendLocal(
+  res: ServerResponse,
+  status: number,
+  body: Record<string, unknown>,
+  extra?: string[],
+): void {
+  const text = JSON.stringify(body)
+  const headers = [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(Buffer.byteLength(text)),
+    'cache-control',
+    'no-store',
+  ]
+  if (extra) headers.push(...extra)
+  res.writeHead(status, headers)
+  res.end(text)
+}
+
+/** Raised by the body limiter when a chunked upload passes limits.maxBodySize. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'TURNOUT_ERR_BODY_TOO_LARGE'
+  constructor(readonly limit: number) {
+    super(`request body larger than ${limit} bytes`)
+  }
+}

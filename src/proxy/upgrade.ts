@@ -1,0 +1,152 @@
+// WebSocket and other `Upgrade` requests, tunnelled to the variant the split decision picks.
+// Why not http-proxy: its upgrade path destroys any upgrade other than `websocket` and has no
+// handler for a non-101 answer, so a refusing upstream leaves the client hanging. Here node:http's
+// 'upgrade' event meets undici's dispatch with `upgrade` set: a 101 splices the two sockets, any
+// other answer is relayed as a normal response, and a dead upstream gets a 502.
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { type DecideDeps, decide } from '../routing/decide.js'
+import type { TableHolder } from '../routing/holder.js'
+import { balancerFor } from '../routing/table.js'
+import { type Observer, RequestContext } from './context.js'
+import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { NodeRequestView } from './request-view.js'
+
+const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }
+
+export interface UpgradeOptions {
+  holder: TableHolder
+  observer: Observer
+  trustForwarded: boolean
+}
+
+function rawResponse(status: number, statusText: string, headers: readonly string[]): string {
+  let head = `HTTP/1.1 ${status} ${statusText}\r\n`
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
+  return `${head}\r\n`
+}
+
+function localAnswer(socket: Duplex, status: number, body: Record<string, unknown>): void {
+  const text = JSON.stringify(body)
+  const reason = status === 404 ? 'Not Found' : status === 504 ? 'Gateway Timeout' : 'Bad Gateway'
+  socket.end(
+    rawResponse(status, reason, [
+      'content-type',
+      'application/json',
+      'content-length',
+      String(Buffer.byteLength(text)),
+      'connection',
+      'close',
+    ]) + text,
+  )
+}
+
+export function createUpgradeHandler(
+  opts: UpgradeOptions,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return function handleUpgrade(req, socket, head) {
+    socket.on('error', () => socket.destroy())
+    const ctx = new RequestContext(req, null, performance.now())
+    const view = new NodeRequestView(req)
+    const route = opts.holder.current.find(view.host, view.path)
+    if (route === null) {
+      localAnswer(socket, 404, { error: 'no_route', host: view.host, path: view.path })
+      return
+    }
+    ctx.route = route
+    const decision = decide(route.policy, route.weight.canary, view, decideDeps)
+    ctx.variant = decision.variant
+    ctx.reason = decision.reason
+    opts.observer.requestStart(ctx)
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      opts.observer.requestEnd(ctx)
+    }
+    socket.once('close', () => {
+      if (ctx.status === 0) ctx.aborted = true
+      end()
+    })
+
+    const endpoint = balancerFor(route, ctx.variant).pick()
+    ctx.endpoint = endpoint
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      clientAddress: req.socket.remoteAddress ?? '',
+      proto: 'http',
+      trustForwarded: opts.trustForwarded,
+      variant: ctx.variant,
+      extra: ctx.upstreamHeaders,
+    })
+    const variantHeader = route.exposeVariant ? ctx.variant : null
+    let abortUpstream: ((err?: Error) => void) | null = null
+    socket.once('close', () => abortUpstream?.(new Error('client closed the connection')))
+
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abort) {
+        abortUpstream = abort
+      },
+      onUpgrade(statusCode, rawHeaders, upstream) {
+        abortUpstream = null
+        ctx.status = statusCode
+        const out = downstreamResponseHeaders((rawHeaders ?? []) as Buffer[], variantHeader, true)
+        socket.write(rawResponse(statusCode, 'Switching Protocols', out))
+        if (head.length > 0) upstream.write(head)
+        upstream.on('error', () => socket.destroy())
+        socket.on('error', () => upstream.destroy())
+        upstream.pipe(socket)
+        socket.pipe(upstream)
+        upstream.once('close', () => socket.destroy())
+        socket.once('close', () => upstream.destroy())
+      },
+      onHeaders(statusCode, rawHeaders, _resume, statusText) {
+        if (statusCode < 200) return true
+        // The upstream refused the upgrade: relay its answer and close.
+        ctx.status = statusCode
+        const out = downstreamResponseHeaders(rawHeaders, variantHeader)
+        out.push('connection', 'close')
+        socket.write(rawResponse(statusCode, statusText, out))
+        return true
+      },
+      onData(chunk) {
+        ctx.bytesOut += chunk.length
+        socket.write(chunk)
+        return true
+      },
+      onComplete() {
+        socket.end()
+      },
+      onError(err) {
+        if (ctx.aborted || socket.destroyed) return
+        const kind = classifyUpstreamError(err)
+        opts.observer.upstreamError(ctx, kind, err)
+        ctx.errorKind = kind
+        if (ctx.status !== 0) {
+          socket.destroy()
+          return
+        }
+        ctx.status = statusForUpstreamError(kind)
+        localAnswer(socket, ctx.status, {
+          error: kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable',
+          route: route.name,
+          variant: ctx.variant,
+        })
+      },
+    }
+    opts.observer.upstreamAttempt(ctx, 1)
+    endpoint.pool.dispatch(
+      {
+        path: endpoint.basePath + view.target,
+        method: view.method as Dispatcher.HttpMethod,
+        headers,
+        upgrade: view.header('upgrade') ?? 'websocket',
+        headersTimeout: route.timeouts.response,
+        bodyTimeout: route.timeouts.idle,
+      },
+      handler,
+    )
+  }
+}
