@@ -150,7 +150,9 @@ function substituteEnv(
       substituteEnv(pair.value, [...path, key], env, missing)
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => substituteEnv(item, [...path, i], env, missing))
+    node.items.forEach((item, i) => {
+      substituteEnv(item, [...path, i], env, missing)
+    })
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const value = env[name]

@@ -38,7 +38,7 @@ function connectionTokens(raw: readonly string[]): Set<string> | null {
 }
 
 function isHopByHop(lower: string, tokens: Set<string> | null): boolean {
-  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-') || (tokens !== null && tokens.has(lower))
+  return HOP_BY_HOP.has(lower) || lower.startsWith('proxy-') || tokens?.has(lower) === true
 }
 
 export interface UpstreamHeaderInput {
