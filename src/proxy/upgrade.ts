@@ -44,10 +44,17 @@ function localAnswer(socket: Duplex, status: number, body: Record<string, unknow
   )
 }
 
-export function createUpgradeHandler(
-  opts: UpgradeOptions,
-): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return function handleUpgrade(req, socket, head) {
+export interface UpgradeHandler {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Client sockets of upgrade exchanges still open (node:http stops tracking them after 'upgrade'). */
+  readonly open: ReadonlySet<Duplex>
+}
+
+export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
+  const open = new Set<Duplex>()
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    open.add(socket)
+    socket.once('close', () => open.delete(socket))
     socket.on('error', () => socket.destroy())
     const ctx = new RequestContext(req, null, performance.now())
     const view = new NodeRequestView(req)
@@ -99,6 +106,9 @@ export function createUpgradeHandler(
         socket.on('error', () => upstream.destroy())
         upstream.pipe(socket)
         socket.pipe(upstream)
+        // A tunnel ends when either side ends: finish our half too (node:http's sockets are half-open).
+        socket.once('end', () => socket.end())
+        upstream.once('end', () => upstream.end())
         upstream.once('close', () => socket.destroy())
         socket.once('close', () => upstream.destroy())
       },
@@ -149,4 +159,5 @@ export function createUpgradeHandler(
       handler,
     )
   }
+  return Object.assign(handleUpgrade, { open })
 }
