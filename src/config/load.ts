@@ -3,7 +3,7 @@
 // environment in every string, validate with the schema, then point each issue at the YAML node
 // it names so the line and column are the offending node's own.
 import { readFile } from 'node:fs/promises'
-import { closest } from 'fastest-levenshtein'
+import { closest, distance } from 'fastest-levenshtein'
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { type Config, configSchema } from './schema.js'
@@ -90,19 +90,31 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   )
   if (problems.length > 0) throw new ConfigError(problems)
 
-  const result = configSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {})
-  if (result.success) return result.data
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {}
+  // Cross-route checks run on the raw input so they are reported together with field problems
+  // (zod skips an object's refinements once a field inside it failed).
+  for (const d of duplicateRouteNames(raw)) {
+    const path = ['routes', d.index, 'name']
+    problems.push({
+      file,
+      ...at(nodeAt(path)?.range?.[0]),
+      path: formatPath(path),
+      message: `duplicate route name "${d.name}"`,
+    })
+  }
+  const result = configSchema.safeParse(raw, { reportInput: true })
+  if (result.success && problems.length === 0) return result.data
+  const issues = result.success ? [] : result.error.issues
 
-  for (const issue of flattenIssues(result.error.issues)) {
+  for (const issue of flattenIssues(issues)) {
     const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol')
     if (issue.code === 'unrecognized_keys') {
       const parent = nodeAt(path)
-      const known = knownKeys(path)
       for (const key of issue.keys) {
         const keyNode = isMap(parent)
           ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)?.key
           : undefined
-        const suggestion = known.length > 0 ? closest(key, known) : undefined
+        const suggestion = suggestKey(key, path)
         problems.push({
           file,
           ...at((keyNode as Node | undefined)?.range?.[0] ?? parent?.range?.[0]),
@@ -121,6 +133,34 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   }
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
   throw new ConfigError(dedupe(problems))
+}
+
+function duplicateRouteNames(raw: unknown): Array<{ index: number; name: string }> {
+  const routes = (raw as { routes?: unknown }).routes
+  if (!Array.isArray(routes)) return []
+  const seen = new Set<string>()
+  const out: Array<{ index: number; name: string }> = []
+  routes.forEach((r, index) => {
+    const name = (r as { name?: unknown } | null)?.name
+    if (typeof name !== 'string') return
+    if (seen.has(name)) out.push({ index, name })
+    seen.add(name)
+  })
+  return out
+}
+
+/**
+ * "did you mean" for an unknown key: a key that belongs one level down (`sticky` under a route →
+ * `split.sticky`), else the closest valid key when it is close enough to be a typo.
+ */
+function suggestKey(key: string, path: readonly PathKey[]): string | undefined {
+  const known = knownKeys(path)
+  for (const child of known) {
+    if (knownKeys([...path, child]).includes(key)) return `${child}.${key}`
+  }
+  if (known.length === 0) return undefined
+  const best = closest(key, known)
+  return distance(key, best) <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined
 }
 
 function firstLine(s: string): string {
@@ -191,11 +231,14 @@ function flattenIssues(issues: readonly Issue[], prefix: PathKey[] = []): Issue[
 }
 
 function messageFor(issue: Issue): string {
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required'
+  if (issue.code === 'invalid_type' && issue.path.length === 0)
+    return 'the document must be a mapping of settings'
   const msg = issue.message
   if (!msg.startsWith('Invalid') && !msg.startsWith('Too ') && !msg.startsWith('Unrecognized')) return msg
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? 'is required' : `must be ${article(issue.expected)}`
+      return `must be ${article(issue.expected)}`
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
     case 'too_small':

@@ -15,17 +15,27 @@ export const duration = z
   .transform((s) => parseDuration(s) as number)
 
 /** "64KiB", "10MiB" or a number of bytes → bytes. */
+const SIZE_ERROR = 'must be a size like 64KiB, 10MiB or a number of bytes'
 export const size = z
-  .union([z.number().int().nonnegative(), z.string().regex(new RegExp(SIZE_PATTERN))], {
-    error: 'must be a size like 64KiB, 10MiB or a number of bytes',
-  })
+  .union(
+    [
+      z.number({ error: SIZE_ERROR }).int({ error: SIZE_ERROR }).nonnegative({ error: SIZE_ERROR }),
+      z.string({ error: SIZE_ERROR }).regex(new RegExp(SIZE_PATTERN), { error: SIZE_ERROR }),
+    ],
+    { error: SIZE_ERROR },
+  )
   .transform((v) => (typeof v === 'number' ? v : (parseSize(v) as number)))
 
 /** "5%" or a number of percent points (5) → 5. */
+const PERCENT_ERROR = 'must be a percentage from 0 to 100, like 5% or 0.5%'
 export const percent = z
-  .union([z.number().min(0).max(100), z.string().regex(/^\d+(\.\d+)?\s*%$/)], {
-    error: 'must be a percentage from 0 to 100, like 5% or 0.5%',
-  })
+  .union(
+    [
+      z.number({ error: PERCENT_ERROR }).min(0, { error: PERCENT_ERROR }).max(100, { error: PERCENT_ERROR }),
+      z.string({ error: PERCENT_ERROR }).regex(/^\d+(\.\d+)?\s*%$/, { error: PERCENT_ERROR }),
+    ],
+    { error: PERCENT_ERROR },
+  )
   .transform((v, ctx) => {
     const n = typeof v === 'number' ? v : parsePercent(v)
     if (n === null) {
@@ -376,55 +386,39 @@ const limits = z
     }
   })
 
-export const configSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    listen: hostPort.default('0.0.0.0:8080'),
-    admin: z
-      .strictObject({
-        listen: hostPort.default('127.0.0.1:9901'),
-        token: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
-        protectHealth: z.boolean().default(false),
-        protectMetrics: z.boolean().default(false),
-      })
-      .prefault({}),
-    workers: z
-      .union([z.number().int().min(1).max(256), z.literal('auto')], {
-        error: 'must be a number of workers or auto',
-      })
-      .default(1),
-    trustForwardedHeaders: z.boolean().default(false),
-    accessLog: z
-      .strictObject({ enabled: z.boolean().default(true), sample: percent.default(100) })
-      .prefault({}),
-    metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
-    tracing: z
-      .strictObject({
-        enabled: z.boolean().optional(),
-        endpoint: endpoint.optional(),
-        sampleRatio: z.number().min(0).max(1).optional(),
-        serviceName: z.string().min(1).optional(),
-      })
-      .optional(),
-    routes: z
-      .array(route, { error: 'must be a list of routes' })
-      .min(1, { error: 'needs at least one route' }),
-    limits: limits.prefault({}),
-    shutdown: z.strictObject({ drainTimeout: duration.prefault('25s') }).prefault({}),
-  })
-  .superRefine((c, ctx) => {
-    const seen = new Set<string>()
-    c.routes.forEach((r, i) => {
-      if (seen.has(r.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['routes', i, 'name'],
-          message: `duplicate route name "${r.name}"`,
-        })
-      }
-      seen.add(r.name)
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  listen: hostPort.default('0.0.0.0:8080'),
+  admin: z
+    .strictObject({
+      listen: hostPort.default('127.0.0.1:9901'),
+      token: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+      protectHealth: z.boolean().default(false),
+      protectMetrics: z.boolean().default(false),
     })
-  })
+    .prefault({}),
+  workers: z
+    .union([z.number().int().min(1).max(256), z.literal('auto')], {
+      error: 'must be a number of workers or auto',
+    })
+    .default(1),
+  trustForwardedHeaders: z.boolean().default(false),
+  accessLog: z
+    .strictObject({ enabled: z.boolean().default(true), sample: percent.default(100) })
+    .prefault({}),
+  metrics: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      endpoint: endpoint.optional(),
+      sampleRatio: z.number().min(0).max(1).optional(),
+      serviceName: z.string().min(1).optional(),
+    })
+    .optional(),
+  routes: z.array(route, { error: 'must be a list of routes' }).min(1, { error: 'needs at least one route' }),
+  limits: limits.prefault({}),
+  shutdown: z.strictObject({ drainTimeout: duration.prefault('25s') }).prefault({}),
+})
 
 /** The file as a user writes it (units as strings). */
 export type ConfigInput = z.input<typeof configSchema>
