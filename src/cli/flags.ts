@@ -1,0 +1,241 @@
+// `turnout --primary URL --canary URL ...`: a one-route proxy from flags, no file. Pure: the flag
+// values become the same config object a user would write (route `default`), which is rendered as
+// YAML and goes through `parseConfig`, so flag mode and the equivalent file behave identically and
+// `--print-config` prints exactly what runs.
+import { stringify } from 'yaml'
+import { parseConfig } from '../config/load.js'
+import type { Config } from '../config/schema.js'
+import { parseDuration } from '../config/units.js'
+
+/** A flag value the user got wrong; main turns it into exit code 2. */
+export class FlagError extends Error {
+  override name = 'FlagError'
+}
+
+/** parseArgs option declarations of the route flags (everything that builds a config). */
+export const ROUTE_FLAG_OPTIONS = {
+  primary: { type: 'string', multiple: true },
+  canary: { type: 'string', multiple: true },
+  'canary-weight': { type: 'string' },
+  'sticky-header': { type: 'string' },
+  'override-header': { type: 'string', multiple: true },
+  mirror: { type: 'string' },
+  listen: { type: 'string' },
+  admin: { type: 'string' },
+  'canary-delay': { type: 'string', multiple: true },
+  'canary-abort': { type: 'string', multiple: true },
+  'primary-delay': { type: 'string', multiple: true },
+  'primary-abort': { type: 'string', multiple: true },
+} as const
+
+export type RouteFlagName = keyof typeof ROUTE_FLAG_OPTIONS
+
+export interface RouteFlags {
+  primary?: string[]
+  canary?: string[]
+  'canary-weight'?: string
+  'sticky-header'?: string
+  'override-header'?: string[]
+  mirror?: string
+  listen?: string
+  admin?: string
+  'canary-delay'?: string[]
+  'canary-abort'?: string[]
+  'primary-delay'?: string[]
+  'primary-abort'?: string[]
+}
+
+export const FLAG_MODE_LISTEN = '127.0.0.1:8080'
+export const FLAG_MODE_ADMIN = '127.0.0.1:9901'
+export const ROUTE_NAME = 'default'
+
+/** The route flags present in parsed argv values, as `--name`, in declaration order. */
+export function routeFlagsGiven(values: Partial<Record<string, unknown>>): string[] {
+  return Object.keys(ROUTE_FLAG_OPTIONS)
+    .filter((k) => values[k] !== undefined)
+    .map((k) => `--${k}`)
+}
+
+/** Flag values → the config object (as a user writes it: units as strings). Throws FlagError. */
+export function flagsToConfigObject(flags: RouteFlags): Record<string, unknown> {
+  const primary = flags.primary ?? []
+  const canary = flags.canary ?? []
+  if (primary.length === 0) {
+    const given = routeFlagsGiven(flags as Record<string, unknown>)
+    throw new FlagError(
+      `--primary URL is required with ${given.length > 0 ? given.join(', ') : 'route flags'}`,
+    )
+  }
+  const needsCanary = (flag: keyof RouteFlags) => {
+    if (flags[flag] !== undefined && canary.length === 0)
+      throw new FlagError(`--${flag} needs --canary URL (there is no canary to send traffic to)`)
+  }
+
+  const route: Record<string, unknown> = {
+    name: ROUTE_NAME,
+    primary: { endpoints: primary.map((v) => upstreamUrl('--primary', v)) },
+  }
+  if (canary.length > 0) route.canary = { endpoints: canary.map((v) => upstreamUrl('--canary', v)) }
+
+  const split: Record<string, unknown> = {}
+  if (flags['canary-weight'] !== undefined) split.canary = weightValue(flags['canary-weight'])
+  if (flags['sticky-header'] !== undefined)
+    split.sticky = { header: headerName('--sticky-header', flags['sticky-header']) }
+  if (Object.keys(split).length > 0) route.split = split
+
+  if (flags['override-header'] !== undefined) {
+    route.overrides = flags['override-header'].map((v) => {
+      const eq = v.indexOf('=')
+      if (eq <= 0) throw new FlagError(`--override-header ${v}: expected NAME=VALUE, like x-canary=always`)
+      return {
+        when: { header: headerName('--override-header', v.slice(0, eq)), equals: v.slice(eq + 1) },
+        to: 'canary',
+      }
+    })
+  }
+
+  if (flags.mirror !== undefined) route.mirror = { percent: percentValue('--mirror', flags.mirror) }
+
+  const faults: Record<string, unknown>[] = []
+  for (const variant of ['primary', 'canary'] as const) {
+    for (const v of flags[`${variant}-delay`] ?? []) {
+      faults.push({ variant, delay: delayValue(`--${variant}-delay`, v) })
+    }
+    for (const v of flags[`${variant}-abort`] ?? []) {
+      faults.push({ variant, abort: abortValue(`--${variant}-abort`, v) })
+    }
+  }
+  if (faults.length > 0) route.faults = faults
+
+  // Values first (a bad value is the more useful message), then what needs a canary.
+  needsCanary('canary-weight')
+  needsCanary('override-header')
+  needsCanary('mirror')
+  needsCanary('canary-delay')
+  needsCanary('canary-abort')
+
+  return {
+    listen: address('--listen', flags.listen ?? FLAG_MODE_LISTEN),
+    admin: { listen: address('--admin', flags.admin ?? FLAG_MODE_ADMIN) },
+    routes: [route],
+  }
+}
+
+/** The config object rendered as the YAML `--print-config` prints (and flag mode runs). */
+export function flagsToYaml(flags: RouteFlags, command?: string): string {
+  const header = command ? `# Generated by: ${command}\n# Check it with: turnout validate FILE\n` : ''
+  return header + stringify(flagsToConfigObject(flags), { lineWidth: 0 })
+}
+
+/** Flag values → validated Config (through parseConfig, like a file) and its YAML. */
+export function configFromFlags(
+  flags: RouteFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  command?: string,
+): { config: Config; yaml: string } {
+  const yaml = flagsToYaml(flags, command)
+  return { config: parseConfig(yaml, '<flags>', env), yaml }
+}
+
+/** `:3000`, `3000` → http://127.0.0.1:3000; `host:port` → http://host:port; URLs stay as given. */
+export function upstreamUrl(flag: string, value: string): string {
+  const v = value.trim()
+  let url: string
+  if (/^:?\d+$/.test(v)) url = `http://127.0.0.1:${v.replace(/^:/, '')}`
+  else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) url = `http://${v}`
+  else url = v
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new FlagError(`${flag} ${value}: not a URL; expected like http://127.0.0.1:3000, :3000 or 3000`)
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new FlagError(`${flag} ${value}: only http:// and https:// upstreams are supported`)
+  if (u.hostname === '') throw new FlagError(`${flag} ${value}: the URL needs a host`)
+  if (u.search !== '') throw new FlagError(`${flag} ${value}: the URL must not have a query string`)
+  if (u.port !== '' && !validPort(u.port)) throw new FlagError(`${flag} ${value}: port must be 1 to 65535`)
+  return url
+}
+
+/** `:8080`, `8080` → 127.0.0.1:8080; `host:port` as given. Port 0 (any free port) is allowed. */
+export function address(flag: string, value: string): string {
+  const v = value.trim()
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)?:)?(\d{1,5})$/.exec(v)
+  if (!m || Number(m[2]) > 65535)
+    throw new FlagError(`${flag} ${value}: expected an address like 127.0.0.1:8080, :8080 or 8080`)
+  return `${m[1] ?? '127.0.0.1'}:${Number(m[2])}`
+}
+
+function validPort(p: string): boolean {
+  const n = Number(p)
+  return Number.isInteger(n) && n >= 1 && n <= 65535
+}
+
+const NUMBER = /^\d+(\.\d+)?$/
+
+function weightValue(value: string): number {
+  const v = value.trim().replace(/%$/, '')
+  const n = Number(v)
+  if (!NUMBER.test(v) || n > 100)
+    throw new FlagError(`--canary-weight ${value}: must be a percentage from 0 to 100, like 20`)
+  return n
+}
+
+/** `50%` or `50` → 50; `whole` is the flag's full value, for the message. */
+function percentValue(flag: string, value: string, whole = value): number {
+  const v = value.trim().replace(/%$/, '')
+  const n = Number(v)
+  if (!NUMBER.test(v) || n > 100)
+    throw new FlagError(`${flag} ${whole}: must be a percentage from 0 to 100, like 50% or 50`)
+  return n
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+function headerName(flag: string, value: string): string {
+  if (!HEADER_NAME.test(value)) throw new FlagError(`${flag} ${value}: not a valid header name`)
+  return value.toLowerCase()
+}
+
+/** `VALUE[@PERCENT]` → [value, percent or null]. */
+function splitAt(flag: string, value: string, example: string): [string, number | null] {
+  const parts = value.split('@')
+  if (parts.length > 2 || parts[0] === '') throw new FlagError(`${flag} ${value}: expected ${example}`)
+  return [parts[0]!.trim(), parts.length === 2 ? percentValue(flag, parts[1]!, value) : null]
+}
+
+const DURATION = /^\d+(\.\d+)?(ms|s|m|h|d)$/
+
+/** `300ms`, `300ms@50%`, `100ms-900ms@50%` → the rule's `delay` object. */
+function delayValue(flag: string, value: string): Record<string, unknown> {
+  const example = 'a duration with an optional share, like 300ms, 300ms@50% or 100ms-900ms@10%'
+  const [spec, percent] = splitAt(flag, value, example)
+  const bad = () => new FlagError(`${flag} ${value}: expected ${example}`)
+  const out: Record<string, unknown> = {}
+  const range = /^([^-]+)-([^-]+)$/.exec(spec)
+  if (range) {
+    const [min, max] = [range[1]!.trim(), range[2]!.trim()]
+    if (!DURATION.test(min) || !DURATION.test(max)) throw bad()
+    if ((parseDuration(min) as number) > (parseDuration(max) as number))
+      throw new FlagError(`${flag} ${value}: the range's minimum is above its maximum`)
+    out.min = min
+    out.max = max
+  } else {
+    if (!DURATION.test(spec)) throw bad()
+    out.fixed = spec
+  }
+  if (percent !== null) out.percent = percent
+  return out
+}
+
+/** `503`, `503@5%` → the rule's `abort` object. */
+function abortValue(flag: string, value: string): Record<string, unknown> {
+  const [spec, percent] = splitAt(flag, value, 'an HTTP status with an optional share, like 503 or 503@5%')
+  const status = /^\d{3}$/.test(spec) ? Number(spec) : Number.NaN
+  if (!(status >= 200 && status <= 599))
+    throw new FlagError(`${flag} ${value}: the status must be from 200 to 599, like 503 or 503@5%`)
+  const out: Record<string, unknown> = { status }
+  if (percent !== null) out.percent = percent
+  return out
+}
