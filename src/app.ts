@@ -3,17 +3,24 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
 import { compile } from './config/compile.js'
 import { ConfigError, formatProblem, loadConfigFile } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
+import { type ConfigWatcher, watchConfigFile } from './config/watch.js'
+import { Mirror } from './mirror/index.js'
 import { formatAddress, isLoopback, parseHostPort } from './proxy/address.js'
+import { combineObservers } from './proxy/context.js'
 import { createRequestHandler } from './proxy/handle.js'
 import { createUpgradeHandler } from './proxy/upgrade.js'
+import { RolloutManager } from './rollout/controller.js'
+import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
+import type { Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
 
 export interface TurnoutOptions {
@@ -21,6 +28,10 @@ export interface TurnoutOptions {
   /** Where the config came from; reload() re-reads it. */
   configFile?: string
   logger?: Logger
+  /** Watch configFile and reload on change (default true when configFile is set); debounce in ms. */
+  watch?: boolean | { debounceMs: number }
+  /** Environment for OTEL_* tracing settings (default process.env). */
+  env?: NodeJS.ProcessEnv
 }
 
 export interface Turnout {
@@ -33,6 +44,8 @@ export interface Turnout {
   readonly adminUrl: string
   readonly proxyAddress: AddressInfo
   readonly adminAddress: AddressInfo
+  /** Every route's rollout controller (admin API, CLI, demo). */
+  readonly rollouts: RolloutManager
   /** Re-reads the config file, validates and swaps it in; throws ConfigError and changes nothing if invalid. */
   reload(): Promise<void>
   /** Applies an already validated config. */
@@ -69,7 +82,13 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   }
 
   const pools = new Pools()
-  const telemetry = createTelemetry(config, logger)
+  // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
+  const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
+  const mirror = new Mirror({
+    recorder: telemetry.mirrorRecorder,
+    trustForwarded: config.trustForwardedHeaders,
+    onInternalError: (err) => logger.warn({ err: (err as Error).message }, 'mirror internal error'),
+  })
   const compileTable = (c: Config, previous?: RouteTable): RouteTable =>
     compile(c, {
       pools,
@@ -80,8 +99,14 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
             return old && old.config.split.canary === r.split.canary ? old.weight.canary : r.split.canary
           }
         : undefined,
+      phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
+  // Rollouts keep their own per-route state across table swaps and feed on every finished request.
+  const metrics: Metrics = telemetry.metrics
+  const rollouts = new RolloutManager({ holder, logger, metrics })
+  const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
+  const observer = combineObservers([telemetry.observer, rollouts.observer])
 
   let draining = false
   let ready = false
@@ -92,27 +117,23 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: limits.keepAliveTimeout,
+      // How often Node checks headersTimeout/requestTimeout (its default, 30 s, lets slow clients linger).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
       maxHeaderSize: limits.maxHeaderSize,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
     },
     createRequestHandler({
       holder,
-      observer: telemetry.observer,
+      observer,
       trustForwarded: config.trustForwardedHeaders,
       maxBodySize: limits.maxBodySize ?? null,
       draining: () => draining,
     }),
   )
   proxy.maxConnections = limits.maxConnections
-  proxy.on(
-    'upgrade',
-    createUpgradeHandler({
-      holder,
-      observer: telemetry.observer,
-      trustForwarded: config.trustForwardedHeaders,
-    }),
-  )
+  const upgrades = createUpgradeHandler({ holder, observer, trustForwarded: config.trustForwardedHeaders })
+  proxy.on('upgrade', upgrades)
   proxy.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const code = err.code ?? ''
     if (code === 'ECONNRESET' || !socket.writable) {
@@ -132,9 +153,11 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     const body = JSON.stringify({
       error: status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request',
     })
+    // Close for real once the answer is flushed: the server's sockets are half-open by default.
     socket.end(
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
         `content-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
     )
   })
 
@@ -146,6 +169,10 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     ready: () => ready && !draining,
   })
   telemetry.mount(admin)
+  mirror.mount(admin, holder)
+  mountRoutesApi(admin, { holder, rollouts, logger })
+  // Resume rollouts from their state files before the first request.
+  await rollouts.ready()
 
   const listen = async (server: Server, address: string, name: string): Promise<AddressInfo> => {
     const { host, port } = parseHostPort(address)
@@ -170,9 +197,21 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     proxy.close()
     admin.server.close()
     await pools.destroy()
+    await mirror.close()
     throw err
   }
   ready = true
+
+  let watcher: ConfigWatcher | null = null
+  if (opts.configFile && opts.watch !== false) {
+    const file = opts.configFile
+    watcher = await watchConfigFile(file, () => void turnout.reload().catch(() => {}), {
+      debounceMs: typeof opts.watch === 'object' ? opts.watch.debounceMs : undefined,
+      onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),
+    })
+  }
+  // One reload at a time: a file change during a reload is read after it.
+  let reloading: Promise<void> = Promise.resolve()
 
   const hostFor = (a: AddressInfo) =>
     a.address === '0.0.0.0' || a.address === '::'
@@ -193,41 +232,76 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     adminUrl: `http://${hostFor(adminAddress)}:${adminAddress.port}`,
     proxyAddress,
     adminAddress,
+    rollouts,
     apply(next: Config) {
       holder.swap(compileTable(next, holder.current))
       config = next
     },
-    async reload() {
-      if (!opts.configFile) throw new Error('no config file to reload')
-      try {
-        const next = await loadConfigFile(opts.configFile)
-        turnout.apply(next)
-        logger.info({ file: opts.configFile, routes: next.routes.length }, 'config reloaded')
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          for (const p of err.problems) logger.error({ problem: formatProblem(p) }, 'config reload rejected')
-        } else {
-          logger.error({ err: (err as Error).message }, 'config reload failed')
+    reload() {
+      const run = async () => {
+        if (!opts.configFile) throw new Error('no config file to reload')
+        try {
+          const next = await loadConfigFile(opts.configFile)
+          // The admin listener is not restarted: a token it needs cannot be removed by a reload.
+          if (!isLoopback(adminAddress.address) && !next.admin.token) {
+            throw new ConfigError([
+              {
+                file: opts.configFile,
+                line: 1,
+                col: 1,
+                path: 'admin.token',
+                message: `is required while the admin listener is bound to ${formatAddress(adminAddress)} (not a loopback address)`,
+              },
+            ])
+          }
+          for (const key of ['listen', 'admin.listen'] as const) {
+            const [was, now] =
+              key === 'listen' ? [config.listen, next.listen] : [config.admin.listen, next.admin.listen]
+            if (was !== now)
+              logger.warn({ [key]: now, current: was }, `${key} changes take effect at restart`)
+          }
+          turnout.apply(next)
+          admin.setToken(next.admin.token ?? null)
+          configReloaded('success')
+          logger.info({ file: opts.configFile, routes: next.routes.length }, 'config reloaded')
+        } catch (err) {
+          configReloaded('error')
+          if (err instanceof ConfigError) {
+            for (const p of err.problems)
+              logger.error({ problem: formatProblem(p) }, 'config reload rejected')
+          } else {
+            logger.error({ err: (err as Error).message }, 'config reload failed')
+          }
+          throw err
         }
-        throw err
       }
+      const result = reloading.then(run)
+      reloading = result.catch(() => {})
+      return result
     },
     close() {
       closing ??= (async () => {
         draining = true
+        watcher?.close()
         logger.info({ drainTimeout: config.shutdown.drainTimeout }, 'draining')
         const closed = once(proxy, 'close')
         proxy.close()
         proxy.closeIdleConnections()
         // Connections that finish their last response while draining become idle: close them too.
-        const sweep = setInterval(() => proxy.closeIdleConnections(), 50)
-        const deadline = setTimeout(() => proxy.closeAllConnections(), config.shutdown.drainTimeout)
+        const sweep = setInterval(() => proxy.closeIdleConnections(), 250)
+        // Tunnels (WebSockets) have no request boundary to drain at: they get the drain period, then are cut.
+        const deadline = setTimeout(() => {
+          proxy.closeAllConnections()
+          for (const socket of upgrades.open) socket.destroy()
+        }, config.shutdown.drainTimeout)
         await closed
         clearInterval(sweep)
         clearTimeout(deadline)
         admin.server.close()
         admin.server.closeAllConnections()
+        await rollouts.close()
         await pools.close()
+        await mirror.close()
         await telemetry.shutdown()
         logger.info('stopped')
         await flushLogger(logger)

@@ -26,6 +26,8 @@ export interface ForwardRequest {
   responseExtra: string[] | null
   tap: ResponseTap | null
   observer: Observer
+  /** True once shutdown began: the answer then carries `connection: close`. */
+  draining: () => boolean
   /** Picks the endpoint for the one retry (another endpoint of the variant when there is one). */
   retryEndpoint: (failed: Endpoint) => Endpoint
 }
@@ -78,6 +80,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     const route = ctx.route!
     const headers = downstreamResponseHeaders(rawHeaders, route.exposeVariant ? ctx.variant : null)
     if (this.r.responseExtra !== null) headers.push(...this.r.responseExtra)
+    if (this.r.draining()) res.shouldKeepAlive = false
     try {
       res.writeHead(statusCode, statusText || undefined, headers)
     } catch (err) {

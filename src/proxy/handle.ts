@@ -93,6 +93,8 @@ export function createRequestHandler(
       let body: NodeJS.ReadableStream | null = null
       if (chunked) body = maxBody !== null ? req.pipe(new BodyLimit(maxBody)) : req
       else if (contentLength !== undefined && contentLength !== '0') body = req
+      if (body !== null && route.mirror?.teeBody !== undefined && ctx.variant === 'primary')
+        body = route.mirror.teeBody(ctx, body as import('node:stream').Readable)
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         clientAddress: req.socket.remoteAddress ?? '',
         proto: 'http',
@@ -112,6 +114,7 @@ export function createRequestHandler(
         responseExtra,
         tap,
         observer,
+        draining: opts.draining,
         retryEndpoint: (failed) => balancer.other(failed),
       })
       forwarder.start()

@@ -47,8 +47,14 @@ export interface UpstreamHeaderInput {
   proto: string
   trustForwarded: boolean
   variant: string
-  /** Headers to add (tracing context), flat list, or null. */
+  /** Headers to add (tracing context), flat list, or null; they replace client headers of the same name. */
   extra: readonly string[] | null
+}
+
+/** Whether a flat name/value list has a header named `lower` (names in the list are lower-case). */
+function namedIn(flat: readonly string[], lower: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === lower) return true
+  return false
 }
 
 /** Client request headers → the flat list sent upstream. */
@@ -87,6 +93,8 @@ export function upstreamRequestHeaders(raw: readonly string[], input: UpstreamHe
       case 'x-turnout-mirror':
         continue
       default:
+        // e.g. the client's traceparent when tracing sends its own (one traceparent upstream, not two)
+        if (input.extra !== null && namedIn(input.extra, lower)) continue
         out.push(name, value)
     }
   }

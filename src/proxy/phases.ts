@@ -1,5 +1,6 @@
 // Optional per-route phases that plug into the request path. A route compiles each to an object or
 // null, so an unused phase costs one null check per request (as fastify resolves hooks at ready time).
+import type { Readable } from 'node:stream'
 import type { RequestView } from '../routing/request-view.js'
 import type { RequestContext } from './context.js'
 
@@ -23,4 +24,10 @@ export interface ResponseTap {
 export interface MirrorPhase {
   /** Fires the mirror (never awaited); returns a tap for comparison, or null. */
   start(ctx: RequestContext, req: RequestView): ResponseTap | null
+  /**
+   * Optional (routes that mirror request bodies): called right after start() with the live request
+   * body; returns the stream to forward instead (a pass-through copying chunks for the mirror), or
+   * `body` itself when this request's mirror does not need it. Never changes the live flow control.
+   */
+  teeBody?(ctx: RequestContext, body: Readable): Readable
 }

@@ -1,24 +1,127 @@
-// Builds the request Observer for a config: access log now; metrics and tracing plug in here.
+// Builds the request Observer for a config: metrics, traces and the access log, plus the recording
+// handles the rest of Turnout uses (`metrics` for reloads and rollouts, `mirrorRecorder` for the mirror).
+//
+// metrics.enabled: false → no metrics observer, no /metrics endpoint (404), no process metrics, and
+// `metrics` is the no-op handle. Tracing is off unless the config or the OTEL_* environment turns it
+// on (see tracing.ts); when off nothing of it runs per request.
 
 import type { AdminServer } from '../admin/server.js'
 import type { Config } from '../config/schema.js'
+import type { MirrorRecorder } from '../mirror/recorder.js'
 import { combineObservers, type Observer } from '../proxy/context.js'
+import type { CompiledRoute } from '../routing/table.js'
 import { accessLogObserver } from './access-log.js'
 import type { Logger } from './logger.js'
+import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
+import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
+
+export type { Metrics } from './metrics.js'
+export { TelemetryConfigError } from './tracing.js'
 
 export interface Telemetry {
   observer: Observer
+  /** Recording handle for reloads, rollouts and the like (no-op when metrics are disabled). */
+  metrics: Metrics
+  /** What the mirror reports: its metric families and a CLIENT span per mirror when tracing is on. */
+  mirrorRecorder: MirrorRecorder
+  /** The tracing settings in force, or null when tracing is off. */
+  tracing: TracingSettings | null
   /** Registers admin endpoints (GET /metrics). */
   mount(admin: AdminServer): void
   shutdown(): Promise<void>
 }
 
-export function createTelemetry(config: Config, logger: Logger): Telemetry {
+export interface TelemetryOptions {
+  /** The live route table's routes (turnout_canary_weight reads their weights at scrape time). */
+  table?: () => { readonly routes: readonly CompiledRoute[] }
+  /** Where OTEL_* come from (default process.env). */
+  env?: Record<string, string | undefined>
+}
+
+/** At most one line per minute for a recurring problem. */
+function throttled(fn: (count: number) => void, everyMs = 60_000): (count: number) => void {
+  let last = -Infinity
+  let pending = 0
+  return (count) => {
+    pending += count
+    const now = performance.now()
+    if (now - last < everyMs) return
+    last = now
+    fn(pending)
+    pending = 0
+  }
+}
+
+/** Throws TelemetryConfigError when an OTEL_* variable cannot be read. */
+export function createTelemetry(config: Config, logger: Logger, opts: TelemetryOptions = {}): Telemetry {
+  const settings = resolveTracingSettings(config.tracing, opts.env ?? process.env)
+  const table = opts.table ?? (() => ({ routes: [] }))
+
+  const registry = config.metrics.enabled ? new TurnoutMetrics({ table }) : null
+  const metrics: Metrics = registry ?? noopMetrics
+
+  let tracing: TracingHandle | null = null
+  if (settings.enabled) {
+    const warnDropped = throttled((count) =>
+      logger.warn(
+        { url: settings.url, spans: count },
+        'trace spans dropped (export failed or queue full); see turnout_telemetry_dropped_spans_total',
+      ),
+    )
+    const warnError = throttled((count) =>
+      logger.warn({ count }, 'tracing internal errors (spans may be incomplete)'),
+    )
+    tracing = createTracing(settings, {
+      onDropped: (count) => {
+        metrics.droppedSpans(count)
+        warnDropped(count)
+      },
+      onError: (err) => {
+        logger.debug({ err: (err as Error).message }, 'tracing internal error')
+        warnError(1)
+      },
+    })
+    logger.info(
+      {
+        url: settings.url,
+        protocol: settings.protocol,
+        sampler: settings.sampler,
+        ratio: settings.ratio,
+        serviceName: settings.serviceName,
+      },
+      'tracing enabled',
+    )
+  }
+
   const observers: Observer[] = []
+  if (registry !== null) observers.push(registry.observer)
+  if (tracing !== null) observers.push(tracing.observer)
   if (config.accessLog.enabled) observers.push(accessLogObserver(logger, config.accessLog.sample))
+
+  const tracer = tracing
+  const mirrorRecorder: MirrorRecorder = {
+    request: (route, variant, code, seconds) => metrics.mirrorRequest(route, variant, code, seconds),
+    dropped: (route, reason) => metrics.mirrorDropped(route, reason),
+    comparison: (route, result) => metrics.mirrorComparison(route, result),
+    mismatch: (route, field) => metrics.mirrorMismatch(route, field),
+    ...(tracer !== null ? { mirrorStart: (ctx, info) => tracer.startMirrorSpan(ctx, info) } : {}),
+  }
+
   return {
     observer: combineObservers(observers),
-    mount() {},
-    async shutdown() {},
+    metrics,
+    mirrorRecorder,
+    tracing: tracing?.settings ?? null,
+    mount(admin) {
+      if (registry === null) return
+      admin.route('GET', '/metrics', async ({ res }) => {
+        const text = await registry.text()
+        res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' })
+        res.end(text)
+      })
+    },
+    async shutdown() {
+      await tracing?.shutdown()
+    },
   }
 }
