@@ -5,15 +5,13 @@ import { request } from 'undici'
 import { startTurnout } from '../src/app.js'
 import { main } from '../src/cli/main.js'
 import { ConfigError, parseConfig } from '../src/config/load.js'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
 import { memoryLogger, startProxy } from './helpers/turnout.js'
+import { startSampleUpstreams } from './helpers/upstream.js'
 
 const TOKEN = 'test-token-0123456789'
 
 t.test('admin API and CLI', async (t) => {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
+  const { primary, canary } = await startSampleUpstreams(t)
   const { logger, lines } = memoryLogger()
   const turnout = await startProxy(
     t,

@@ -23,10 +23,10 @@ import { HELP, main } from '../src/cli/main.js'
 import { compile } from '../src/config/compile.js'
 import { parseConfig } from '../src/config/load.js'
 import type { Config } from '../src/config/schema.js'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
 import { decide } from '../src/routing/decide.js'
 import type { RequestView } from '../src/routing/request-view.js'
 import { Pools } from '../src/upstream/pools.js'
+import { startSampleUpstreams } from './helpers/upstream.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -298,9 +298,7 @@ t.test('the flag form and the equivalent YAML are the same config and split the 
 })
 
 t.test('a proxy started from flags splits live traffic as the YAML config decides', async (t) => {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
+  const { primary, canary } = await startSampleUpstreams(t)
   const flags: RouteFlags = {
     primary: [primary.url],
     canary: [canary.url.replace('http://127.0.0.1', '')],

@@ -6,22 +6,13 @@ import { Pool, request } from 'undici'
 import { startTurnout, type Turnout } from '../src/app.js'
 import { parseConfig } from '../src/config/load.js'
 import type { RouteConfig } from '../src/config/schema.js'
-import { type SampleUpstream, startSampleUpstream } from '../src/demo/upstreams.js'
+import type { SampleUpstream } from '../src/demo/upstreams.js'
 import { compileFaults, Faults, headerFault, parseAbortStatus } from '../src/routing/faults.js'
 import type { RequestView } from '../src/routing/request-view.js'
+import { mulberry32 } from './helpers/random.js'
+import { startSampleUpstreams } from './helpers/upstream.js'
 
 // ---------- helpers ----------
-
-/** A deterministic PRNG (mulberry32) in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Returns the given values in turn (then repeats the last). */
 function sequence(...values: number[]): () => number {
@@ -144,7 +135,7 @@ t.test('a min/max delay is drawn uniformly from the range', async (t) => {
   t.same(faultsOf(rule, sequence(0)).decideFor('primary', view()), { kind: 'delay', ms: 100 })
   t.same(faultsOf(rule, sequence(0.5)).decideFor('primary', view()), { kind: 'delay', ms: 500 })
   t.same(faultsOf(rule, sequence(0.99999)).decideFor('primary', view()), { kind: 'delay', ms: 900 })
-  const f = faultsOf(rule, seeded(7))
+  const f = faultsOf(rule, mulberry32(7))
   for (let i = 0; i < 1000; i++) {
     const d = f.decideFor('primary', view())
     if (d?.kind !== 'delay' || d.ms < 100 || d.ms > 900) {
@@ -156,7 +147,7 @@ t.test('a min/max delay is drawn uniformly from the range', async (t) => {
 
 t.test('5% aborts over 10,000 decisions land within the binomial bounds', async (t) => {
   for (const seed of [1, 2, 3]) {
-    const f = faultsOf([{ variant: 'canary', abort: { status: 503, percent: '5%' } }], seeded(seed))
+    const f = faultsOf([{ variant: 'canary', abort: { status: 503, percent: '5%' } }], mulberry32(seed))
     let aborts = 0
     for (let i = 0; i < 10_000; i++) if (f.decideFor('canary', view())?.kind === 'abort') aborts++
     const [lo, hi] = binomialBounds(10_000, 0.05)
@@ -225,9 +216,7 @@ interface Harness {
 }
 
 async function harness(t: Test, route: Record<string, unknown>, accessLog = false): Promise<Harness> {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
+  const { primary, canary } = await startSampleUpstreams(t)
   const hits = { primary: 0, canary: 0 }
   primary.server.on('request', () => hits.primary++)
   canary.server.on('request', () => hits.canary++)

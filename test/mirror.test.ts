@@ -21,7 +21,7 @@ import { createRequestHandler } from '../src/proxy/handle.js'
 import { TableHolder } from '../src/routing/holder.js'
 import { Pools } from '../src/upstream/pools.js'
 import { startProxy } from './helpers/turnout.js'
-import { type Handler, startUpstream, type TestUpstream } from './helpers/upstream.js'
+import { deadUrl, type Handler, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 type Obj = Record<string, unknown>
 
@@ -71,16 +71,20 @@ interface Harness {
   internalErrors: unknown[]
 }
 
+interface HarnessOptions {
+  observer?: Observer
+  recorder?: Counting
+  maxBodySize?: number
+}
+
+const parseRoutes = (routes: Obj[]) => parseConfig(JSON.stringify({ listen: '127.0.0.1:0', routes }), 'test')
+
 /**
  * The request handler as app.ts builds it, with the mirror module wired through compile's phases and
  * a counting recorder, on 127.0.0.1:0 (plus an admin listener with the diffs route).
  */
-async function startHarness(
-  t: Test,
-  routes: Obj[],
-  opts: { observer?: Observer; recorder?: Counting; maxBodySize?: number } = {},
-) {
-  const config = parseConfig(JSON.stringify({ listen: '127.0.0.1:0', routes }), 'test')
+async function startHarness(t: Test, routes: Obj[], opts: HarnessOptions = {}) {
+  const config = parseRoutes(routes)
   const rec = opts.recorder ?? new Counting()
   const internalErrors: unknown[] = []
   const mirror = new Mirror({
@@ -141,15 +145,20 @@ async function upstream(t: Test, name: string, handler?: Handler): Promise<TestU
   return u
 }
 
-/** A URL nothing listens on. */
-async function deadUrl(): Promise<string> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  s.close()
-  await once(s, 'close')
-  return `http://127.0.0.1:${port}`
+/** The route most tests use: `shop` from `primary` to `canary`, with `extra` (its mirror block…). */
+const shop = (primary: TestUpstream, canary: TestUpstream, extra: Obj): Obj => ({
+  name: 'shop',
+  primary: { endpoints: [primary.url] },
+  canary: { endpoints: [canary.url] },
+  ...extra,
+})
+
+/** Default `primary` and `canary` upstreams behind the harness, with `shop` between them. */
+async function startShop(t: Test, extra: Obj, opts: HarnessOptions = {}) {
+  const primary = await upstream(t, 'primary')
+  const canary = await upstream(t, 'canary')
+  const h = await startHarness(t, [shop(primary, canary, extra)], opts)
+  return { primary, canary, h }
 }
 
 const mirrored = (u: TestUpstream) => u.seen.filter((s) => s.headers['x-turnout-mirror'] === '1')
@@ -168,18 +177,7 @@ t.test(
       ...noopObserver,
       requestStart: (ctx) => (ctx.upstreamHeaders = ['traceparent', TRACEPARENT]),
     }
-    const h = await startHarness(
-      t,
-      [
-        {
-          name: 'shop',
-          primary: { endpoints: [primary.url] },
-          canary: { endpoints: [canary.url] },
-          mirror: {},
-        },
-      ],
-      { observer },
-    )
+    const h = await startHarness(t, [shop(primary, canary, { mirror: {} })], { observer })
     const res = await request(`${h.url}/api/items?q=1&sort=price%20desc`, {
       headers: {
         host: 'shop.example',
@@ -257,17 +255,10 @@ t.test('the span hook can replace the trace headers and sees the outcome', async
 })
 
 t.test('requests the split sends to the canary are not mirrored', async (t) => {
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    {
-      name: 'shop',
-      primary: { endpoints: [primary.url] },
-      canary: { endpoints: [canary.url] },
-      overrides: [{ when: { header: 'x-canary', equals: '1' }, to: 'canary' }],
-      mirror: {},
-    },
-  ])
+  const { primary, canary, h } = await startShop(t, {
+    overrides: [{ when: { header: 'x-canary', equals: '1' }, to: 'canary' }],
+    mirror: {},
+  })
   for (let i = 0; i < 3; i++)
     await request(`${h.url}/c${i}`, { headers: { 'x-canary': '1' } }).then((r) => r.body.dump())
   // A primary-served request afterwards: once its mirror has arrived, any earlier mirror would have too.
@@ -286,16 +277,7 @@ t.test('requests the split sends to the canary are not mirrored', async (t) => {
 })
 
 t.test('percent is an exact deterministic share of eligible requests', async (t) => {
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    {
-      name: 'shop',
-      primary: { endpoints: [primary.url] },
-      canary: { endpoints: [canary.url] },
-      mirror: { percent: '25%' },
-    },
-  ])
+  const { canary, h } = await startShop(t, { mirror: { percent: '25%' } })
   for (let i = 0; i < 8; i++) await request(`${h.url}/r${i}`).then((r) => r.body.dump())
   const s = h.mirror.state('shop')!
   t.equal(s.eligible, 8)
@@ -338,11 +320,7 @@ t.test('POST: refused by validation without unsafe, never mirrored by default', 
   )
   t.match(problems[0]!.message, /mirror\.unsafe: true/)
 
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    { name: 'shop', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, mirror: {} },
-  ])
+  const { primary, canary, h } = await startShop(t, { mirror: {} })
   const res = await request(`${h.url}/orders`, { method: 'POST', body: '{"qty":1}' })
   t.equal(res.statusCode, 200)
   await res.body.dump()
@@ -358,16 +336,9 @@ t.test('POST: refused by validation without unsafe, never mirrored by default', 
 })
 
 t.test('unsafe: true mirrors request bodies intact, within maxBodyBytes', async (t) => {
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    {
-      name: 'shop',
-      primary: { endpoints: [primary.url] },
-      canary: { endpoints: [canary.url] },
-      mirror: { methods: ['POST', 'PUT'], unsafe: true, maxBodyBytes: '64KiB' },
-    },
-  ])
+  const { primary, canary, h } = await startShop(t, {
+    mirror: { methods: ['POST', 'PUT'], unsafe: true, maxBodyBytes: '64KiB' },
+  })
   const body = Buffer.alloc(60 * 1024)
   for (let i = 0; i < body.length; i++) body[i] = (i * 7) % 251
   // Content-Length body, in one go
@@ -423,18 +394,9 @@ t.test('unsafe: true mirrors request bodies intact, within maxBodyBytes', async 
 })
 
 t.test('with the body tee, limits.maxBodySize still answers 413 to a chunked upload past it', async (t) => {
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(
+  const { canary, h } = await startShop(
     t,
-    [
-      {
-        name: 'shop',
-        primary: { endpoints: [primary.url] },
-        canary: { endpoints: [canary.url] },
-        mirror: { methods: ['POST'], unsafe: true, maxBodyBytes: '1MiB' },
-      },
-    ],
+    { mirror: { methods: ['POST'], unsafe: true, maxBodyBytes: '1MiB' } },
     { maxBodySize: 10_000 },
   )
   const chunk = Buffer.alloc(4000, 'x')
@@ -449,11 +411,7 @@ t.test('with the body tee, limits.maxBodySize still answers 413 to a chunked upl
 })
 
 t.test('without unsafe a request with a body is not mirrored (counted body_too_large)', async (t) => {
-  const primary = await upstream(t, 'primary')
-  const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    { name: 'shop', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, mirror: {} },
-  ])
+  const { primary, h } = await startShop(t, { mirror: {} })
   const res = await request(`${h.url}/search`, { method: 'OPTIONS', body: 'q=1' })
   await res.body.dump()
   t.equal(primary.seen[0]!.body.toString(), 'q=1')
@@ -538,14 +496,7 @@ t.test('a mirror past its timeout is cut and counted; its socket is closed', asy
     open++
     socket.on('close', () => open--)
   })
-  const h = await startHarness(t, [
-    {
-      name: 'shop',
-      primary: { endpoints: [primary.url] },
-      canary: { endpoints: [silent.url] },
-      mirror: { timeout: '200ms' },
-    },
-  ])
+  const h = await startHarness(t, [shop(primary, silent, { mirror: { timeout: '200ms' } })])
   for (let i = 0; i < 3; i++) {
     const res = await request(`${h.url}/t${i}`)
     t.equal(res.statusCode, 200)
@@ -562,9 +513,7 @@ t.test('a client that goes away does not cancel the mirror', async (t) => {
     setTimeout(() => res.end('slow primary'), 2000).unref()
   })
   const canary = await upstream(t, 'canary')
-  const h = await startHarness(t, [
-    { name: 'shop', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, mirror: {} },
-  ])
+  const h = await startHarness(t, [shop(primary, canary, { mirror: {} })])
   const ac = new AbortController()
   const pending = request(`${h.url}/gone`, { signal: ac.signal }).catch((e: Error) => e)
   await until(t, 'the live request reached the primary', () => h.mirror.state('shop')!.selected === 1)
@@ -602,12 +551,7 @@ t.test('comparison: match, mismatches by field, ignore paths, decoded bodies, th
   const primary = await upstream(t, 'primary', comparingHandler('primary'))
   const canary = await upstream(t, 'canary', comparingHandler('canary'))
   const h = await startHarness(t, [
-    {
-      name: 'shop',
-      primary: { endpoints: [primary.url] },
-      canary: { endpoints: [canary.url] },
-      mirror: { compare: { headers: ['x-version'], ignore: ['$.generatedAt'] } },
-    },
+    shop(primary, canary, { mirror: { compare: { headers: ['x-version'], ignore: ['$.generatedAt'] } } }),
   ])
   const s = () => h.mirror.state('shop')!
   const paths = ['/same', '/status', '/header', '/json', '/ignored', '/gzip']
@@ -653,23 +597,10 @@ t.test('comparison: match, mismatches by field, ignore paths, decoded bodies, th
   // A reload keeps the route's samples and noise windows; removing the mirror forgets them.
   const before = s()
   const next = (mirror: Obj | undefined) =>
-    compile(
-      parseConfig(
-        JSON.stringify({
-          listen: '127.0.0.1:0',
-          routes: [
-            {
-              name: 'shop',
-              primary: { endpoints: [primary.url] },
-              canary: { endpoints: [canary.url] },
-              mirror,
-            },
-          ],
-        }),
-        'test',
-      ),
-      { pools: h.pools, phases: { mirror: h.mirror.phase } },
-    )
+    compile(parseRoutes([shop(primary, canary, { mirror })]), {
+      pools: h.pools,
+      phases: { mirror: h.mirror.phase },
+    })
   h.holder.swap(next({ percent: 50, compare: { headers: ['x-version'], ignore: ['$.generatedAt'] } }))
   t.equal(s(), before, 'same state object after a reload')
   t.equal(h.mirror.diffs('shop').diffs.length, 4)
@@ -743,16 +674,7 @@ t.test(
 t.test('wired in startTurnout: mirror to the canary and the diffs API on the admin listener', async (t) => {
   const primary = await upstream(t, 'primary', comparingHandler('primary'))
   const canary = await upstream(t, 'canary', comparingHandler('canary'))
-  const turnout = await startProxy(t, {
-    routes: [
-      {
-        name: 'shop',
-        primary: { endpoints: [primary.url] },
-        canary: { endpoints: [canary.url] },
-        mirror: { compare: {} },
-      },
-    ],
-  })
+  const turnout = await startProxy(t, { routes: [shop(primary, canary, { mirror: { compare: {} } })] })
   const res = await request(`${turnout.url}/json`)
   t.same(await res.body.json(), { id: 1, price: 10 })
   const getDiffs = async () => {

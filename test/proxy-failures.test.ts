@@ -6,7 +6,7 @@ import { createServer as createNetServer, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { memoryLogger, startProxy } from './helpers/turnout.js'
-import { startUpstream } from './helpers/upstream.js'
+import { deadUrl, startUpstream } from './helpers/upstream.js'
 
 async function rawUpstream(
   onSocket: (s: Socket) => void,
@@ -29,16 +29,6 @@ async function rawUpstream(
   }
 }
 
-async function deadPort(): Promise<string> {
-  const s = createNetServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  s.close()
-  await once(s, 'close')
-  return `http://127.0.0.1:${port}`
-}
-
 t.test('connection refused → 502 upstream_unavailable naming route and variant, one log line', async (t) => {
   const { logger, lines } = memoryLogger()
   const turnout = await startProxy(
@@ -48,8 +38,8 @@ t.test('connection refused → 502 upstream_unavailable naming route and variant
       routes: [
         {
           name: 'shop',
-          primary: { endpoints: [await deadPort()] },
-          canary: { endpoints: [await deadPort()] },
+          primary: { endpoints: [await deadUrl()] },
+          canary: { endpoints: [await deadUrl()] },
           split: { canary: 100 },
         },
       ],

@@ -8,9 +8,9 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startTurnout, type Turnout } from '../src/app.js'
 import { loadConfigFile } from '../src/config/load.js'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
 import { until } from './helpers/load.js'
 import { memoryLogger } from './helpers/turnout.js'
+import { startSampleUpstreams } from './helpers/upstream.js'
 
 interface AutocannonResult {
   errors: number
@@ -25,13 +25,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (opts: {
   duration: number
   timeout?: number
 }) => Promise<AutocannonResult>
-
-async function upstreams(t: Test) {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
-  return { primary, canary }
-}
 
 /** A YAML config with one route; `extra` is appended to the route. */
 function yaml(
@@ -82,7 +75,7 @@ async function reloadCounts(turnout: Turnout): Promise<{ success: number; error:
 }
 
 t.test('the watched file: changes apply, editor renames too, an invalid file changes nothing', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const dir = t.testdir({})
   const file = join(dir, 'turnout.yaml')
   await writeFile(file, yaml(primary.url, canary.url, 0))
@@ -127,7 +120,7 @@ t.test('the watched file: changes apply, editor renames too, an invalid file cha
 })
 
 t.test('SIGHUP reloads the config file of a running turnout', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const file = join(t.testdir({}), 'turnout.yaml')
   await writeFile(file, yaml(primary.url, canary.url, 0))
   const loader = process.execArgv.filter(
@@ -169,7 +162,7 @@ t.test('SIGHUP reloads the config file of a running turnout', async (t) => {
 })
 
 t.test('rollout state survives reloads; a finished rollout ends when the canary changes', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const file = join(t.testdir({}), 'turnout.yaml')
   const rollout = (interval: string) => `    rollout:
       steps: [10, 20, 40]
@@ -207,7 +200,7 @@ t.test('rollout state survives reloads; a finished rollout ends when the canary 
 })
 
 t.test('ten reloads under steady load (50 connections) lose no request', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const file = join(t.testdir({}), 'turnout.yaml')
   await writeFile(file, yaml(primary.url, canary.url, 10))
   const { turnout, lines } = await start(t, file, { watch: false })

@@ -3,17 +3,7 @@ import type { AnalysisCheckConfig } from '../src/config/schema.js'
 import { configSchema } from '../src/config/schema.js'
 import { judge, overall } from '../src/rollout/analysis.js'
 import { VariantWindow, type WindowStats } from '../src/rollout/window.js'
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32, normal } from './helpers/random.js'
 
 /** A finished interval of `requests` responses, the first `errors` of them 500s, latencies from `latency`. */
 function interval(requests: number, errors: number, latency: (i: number) => number): WindowStats {
@@ -25,8 +15,7 @@ const flat = (ms: number) => () => ms
 /** Lognormal latencies with the given median, deterministic per seed. */
 function lognormal(seed: number, medianMs: number): (i: number) => number {
   const rand = mulberry32(seed)
-  return () =>
-    medianMs * Math.exp(0.5 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()))
+  return () => medianMs * Math.exp(0.5 * normal(rand))
 }
 const OPTS = { minRequests: 100, weight: 20 }
 

@@ -1,27 +1,16 @@
 // The rollout controller end to end: real sample upstreams behind an in-process Turnout, steady
 // traffic, intervals of a few hundred ms.
 import t, { type Test } from 'tap'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
 import type { RolloutStatus } from '../src/rollout/controller.js'
 import { stepsFor } from '../src/rollout/controller.js'
 import { startLoad, until } from './helpers/load.js'
-import { type ConfigObject, startProxy } from './helpers/turnout.js'
+import { type ConfigObject, startSampleShop } from './helpers/turnout.js'
 
 async function setup(t: Test, rollout: ConfigObject, route: ConfigObject = {}) {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
-  const turnout = await startProxy(t, {
-    routes: [
-      {
-        name: 'shop',
-        primary: { endpoints: [primary.url] },
-        canary: { endpoints: [canary.url] },
-        overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' }],
-        rollout,
-        ...route,
-      },
-    ],
+  const { primary, canary, turnout } = await startSampleShop(t, {
+    overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' }],
+    rollout,
+    ...route,
   })
   const changes: RolloutStatus[] = []
   turnout.rollouts.onChange((_route, s) => changes.push({ ...s }))

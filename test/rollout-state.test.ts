@@ -1,11 +1,11 @@
 // rollout.stateFile: atomic writes, validation on read, and a restart that resumes mid-rollout.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
+import t from 'tap'
 import { type RolloutState, readStateFile, writeStateFile } from '../src/rollout/state-file.js'
 import { startLoad, until } from './helpers/load.js'
 import { type ConfigObject, startProxy } from './helpers/turnout.js'
+import { startSampleUpstreams } from './helpers/upstream.js'
 
 const STATE: RolloutState = {
   version: 1,
@@ -42,13 +42,6 @@ t.test('state files: atomic round trip; missing, corrupt and unreadable files ar
   t.match(unreadable.kind === 'bad' && unreadable.error, /cannot read it \(EISDIR\)/)
 })
 
-async function upstreams(t: Test) {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
-  return { primary, canary }
-}
-
 function config(primary: string, canary: string, rollout: ConfigObject, split = 0): ConfigObject {
   return {
     routes: [
@@ -64,7 +57,7 @@ function config(primary: string, canary: string, rollout: ConfigObject, split = 
 }
 
 t.test('a restart mid-rollout resumes at the same step and weight', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const stateFile = join(t.testdir({}), 'shop.json')
   const rollout = { steps: [10, 30, 60], interval: '250ms', minRequests: 30, stateFile, start: 'auto' }
   const first = await startProxy(t, config(primary.url, canary.url, rollout))
@@ -95,7 +88,7 @@ t.test('a restart mid-rollout resumes at the same step and weight', async (t) =>
 })
 
 t.test('an unusable state file: reported, the route starts at the config weight, paused', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const stateFile = join(t.testdir({ 'shop.json': '{"version":1,"route":' }), 'shop.json')
   const rollout = { steps: [10, 30], interval: '1h', stateFile, start: 'auto' }
   const turnout = await startProxy(t, config(primary.url, canary.url, rollout, 5))
@@ -111,7 +104,7 @@ t.test('an unusable state file: reported, the route starts at the config weight,
 })
 
 t.test('a state file for another canary is not resumed', async (t) => {
-  const { primary, canary } = await upstreams(t)
+  const { primary, canary } = await startSampleUpstreams(t)
   const stateFile = join(t.testdir({ 'shop.json': JSON.stringify(STATE) }), 'shop.json')
   const turnout = await startProxy(
     t,

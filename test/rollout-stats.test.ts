@@ -2,22 +2,9 @@ import { wilcoxonRankSum } from 'simple-statistics'
 import t from 'tap'
 import { latencyVsPrimary, MIN_SAMPLE, mannWhitneyGreater, normalUpperTail } from '../src/rollout/stats.js'
 import { DEFAULT_SAMPLE_SIZE, RouteWindows, VariantWindow } from '../src/rollout/window.js'
+import { mulberry32, normal } from './helpers/random.js'
 
-// Deterministic PRNG (mulberry32) and latency distributions built on it.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-function normal(rand: () => number): number {
-  const u = 1 - rand() // (0, 1]
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand())
-}
+// Latency distributions built on the seeded PRNG.
 /** Lognormal latencies with median `medianMs` and log-sd `sigma`. */
 function lognormal(rand: () => number, n: number, medianMs: number, sigma = 0.5): number[] {
   return Array.from({ length: n }, () => medianMs * Math.exp(sigma * normal(rand)))

@@ -4,10 +4,9 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { startSampleUpstream } from '../src/demo/upstreams.js'
 import { callWebhook } from '../src/rollout/webhooks.js'
 import { startLoad, until } from './helpers/load.js'
-import { type ConfigObject, startProxy } from './helpers/turnout.js'
+import { type ConfigObject, startSampleShop } from './helpers/turnout.js'
 
 /** A hook server: each path answers the status set in `answers` (default 200), or never with 'hang'. */
 async function hookServer(t: Test) {
@@ -36,19 +35,7 @@ async function hookServer(t: Test) {
 }
 
 async function setup(t: Test, rollout: ConfigObject) {
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  t.teardown(() => Promise.all([primary.close(), canary.close()]))
-  const turnout = await startProxy(t, {
-    routes: [
-      {
-        name: 'shop',
-        primary: { endpoints: [primary.url] },
-        canary: { endpoints: [canary.url] },
-        rollout,
-      },
-    ],
-  })
+  const { turnout, canary } = await startSampleShop(t, { rollout })
   const load = startLoad(turnout.url, { workers: 3 })
   t.teardown(() => load.stop())
   return { turnout, canary, controller: turnout.rollouts.get('shop')! }

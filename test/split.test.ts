@@ -5,6 +5,7 @@ import { BUCKETS, bucketIsCanary, stickyBucket } from '../src/routing/hash.js'
 import { hostMatches, normalizeHost, pathMatches } from '../src/routing/match-route.js'
 import { compileMatcher } from '../src/routing/matcher.js'
 import { type RequestView, readCookie } from '../src/routing/request-view.js'
+import { mulberry32 } from './helpers/random.js'
 
 function view(headers: Record<string, string> = {}, cookies = ''): RequestView {
   return {
@@ -16,17 +17,7 @@ function view(headers: Record<string, string> = {}, cookies = ''): RequestView {
   }
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const deps = (seed = 1): DecideDeps => ({ random: seeded(seed), newId: () => 'generated-id' })
+const deps = (seed = 1): DecideDeps => ({ random: mulberry32(seed), newId: () => 'generated-id' })
 const plain: SplitPolicy = { hasCanary: true, overrides: [], sticky: null }
 
 t.test('weighted split: 20,000 requests at 10% land within 10 ± 1 %', async (t) => {

@@ -1,18 +1,15 @@
 // Prometheus metrics: real requests through Turnout (real upstreams, real sockets), then a real scrape
 // of GET /metrics on the admin listener; promtool and a real Prometheus server where installed.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import type { ServerResponse } from 'node:http'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import type { Turnout } from '../src/app.js'
 import { DURATION_BUCKETS, TurnoutMetrics } from '../src/telemetry/metrics.js'
+import { PROMETHEUS_BIN as PROMETHEUS, startPrometheus } from './helpers/prometheus.js'
 import { startProxy } from './helpers/turnout.js'
-import { startUpstream } from './helpers/upstream.js'
+import { freePort, startUpstream } from './helpers/upstream.js'
 
 // ---------- helpers ----------
 
@@ -65,17 +62,6 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<n
   const res = await request(url, { headers })
   await res.body.dump()
   return res.statusCode
-}
-
-/** A port nobody listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  s.close()
-  await once(s, 'close')
-  return port
 }
 
 const CANARY = { 'x-canary': '1' }
@@ -216,7 +202,7 @@ t.test(
   async (t) => {
     const primary = await startUpstream('primary')
     t.teardown(() => primary.close())
-    const dead = await closedPort()
+    const dead = await freePort()
     const turnout = await startProxy(t, {
       routes: [
         {
@@ -364,7 +350,6 @@ t.test('the Metrics handle records mirror, reload, span and rollout families', a
 // ---------- promtool and a real Prometheus ----------
 
 const PROMTOOL = '/usr/bin/promtool'
-const PROMETHEUS = '/usr/bin/prometheus'
 
 const missing = (bin: string) =>
   existsSync(bin)
@@ -388,43 +373,7 @@ t.test('promtool check metrics passes on a real scrape', { skip: missing(PROMTOO
 
 t.test('a real Prometheus scraping Turnout sees both variants', { skip: missing(PROMETHEUS) }, async (t) => {
   const { turnout } = await twoVariants(t, { split: { canary: 50 } })
-  const dir = mkdtempSync(join(tmpdir(), 'turnout-prom-'))
-  const admin = new URL(turnout.adminUrl)
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: turnout',
-      `    static_configs: [{ targets: ['${admin.host}'] }]`,
-      '',
-    ].join('\n'),
-  )
-  const port = await closedPort()
-  const prom: ChildProcess = spawn(
-    PROMETHEUS,
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  prom.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString()
-  })
-  t.teardown(async () => {
-    if (prom.exitCode === null) {
-      const exited = once(prom, 'exit')
-      prom.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const prom = await startPrometheus(t, [new URL(turnout.adminUrl).host])
 
   // steady traffic on both variants while Prometheus scrapes
   let running = true
@@ -445,18 +394,14 @@ t.test('a real Prometheus scraping Turnout sees both variants', { skip: missing(
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline && prom.exitCode === null) {
     try {
-      const res = await request(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(query)}`)
-      const body = (await res.body.json()) as { status: string; data?: { result: typeof result } }
-      if (body.status === 'success' && body.data) {
-        result = body.data.result
-        if (result.length === 2 && result.every((r) => Number(r.value[1]) > 0)) break
-      }
+      result = (await prom.query(query)).result as typeof result
+      if (result.length === 2 && result.every((r) => Number(r.value[1]) > 0)) break
     } catch {
-      // not listening yet
+      // no answer yet
     }
     await new Promise((r) => setTimeout(r, 500))
   }
-  t.equal(prom.exitCode, null, `prometheus is running (stderr: ${stderr.slice(0, 2000)})`)
+  t.equal(prom.exitCode, null, `prometheus is running (stderr: ${prom.stderr.slice(0, 2000)})`)
   t.same(result.map((r) => r.metric.variant).sort(), ['canary', 'primary'])
   for (const r of result) t.ok(Number(r.value[1]) > 0, `${r.metric.variant} rate ${r.value[1]} > 0`)
 })

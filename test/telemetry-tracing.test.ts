@@ -18,7 +18,7 @@ import {
   splitHostPort,
   TelemetryConfigError,
 } from '../src/telemetry/tracing.js'
-import { startUpstream, type TestUpstream } from './helpers/upstream.js'
+import { freePort, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 // ---------- helpers ----------
 
@@ -282,12 +282,7 @@ t.test('a request without trace context starts a trace the upstream joins', asyn
 t.test('upstream failure: error status on both spans with error.type', async (t) => {
   const primary = await startUpstream('primary')
   t.teardown(() => primary.close())
-  const probe = createServer()
-  probe.listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const deadPort = (probe.address() as AddressInfo).port
-  probe.close()
-  await once(probe, 'close')
+  const deadPort = await freePort()
   const receiver = await startReceiver(t)
   const turnout = await start(
     t,
@@ -414,12 +409,7 @@ t.test('a mirrored request gets its own CLIENT span in the same trace', async (t
 
 t.test('a down endpoint never fails requests; its spans are counted as dropped', async (t) => {
   const { primary, canary } = await upstreams(t)
-  const probe = createServer()
-  probe.listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const deadPort = (probe.address() as AddressInfo).port
-  probe.close()
-  await once(probe, 'close')
+  const deadPort = await freePort()
   const turnout = await start(
     t,
     [route(primary, canary)],

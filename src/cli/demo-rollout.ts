@@ -3,12 +3,8 @@
 // for every step. good-canary climbs 20 → 40 → 60 → 80 → 100% and succeeds; bad-canary starts failing
 // 20% of its requests at the second step and is aborted within two intervals. Ends by itself.
 import { Pool } from 'undici'
-import { startTurnout, type Turnout } from '../app.js'
-import { parseConfig } from '../config/load.js'
-import type { Config } from '../config/schema.js'
-import { startSampleUpstream } from '../demo/upstreams.js'
 import type { RolloutStatus } from '../rollout/controller.js'
-import { createLogger } from '../telemetry/logger.js'
+import { startSampleSetup } from './demo.js'
 
 export const SCENARIOS = ['good-canary', 'bad-canary'] as const
 export type Scenario = (typeof SCENARIOS)[number]
@@ -26,65 +22,31 @@ export interface ScenarioOptions {
 
 const FAIL_RATE = 0.2
 
-export function scenarioConfig(
-  listen: string,
-  admin: string,
-  primary: string,
-  canary: string,
-  interval: number,
-): Config {
-  return parseConfig(
-    JSON.stringify({
-      listen,
-      admin: { listen: admin },
-      accessLog: { enabled: false },
-      routes: [
-        {
-          name: 'shop',
-          primary: { endpoints: [primary] },
-          canary: { endpoints: [canary] },
-          overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' }],
-          rollout: {
-            stepWeight: 20,
-            maxWeight: 80,
-            interval: `${interval}s`,
-            minRequests: 20,
-            failureLimit: 2,
-            analysis: [
-              { metric: 'errorRate', max: '2%' },
-              { metric: 'latencyP99', max: '500ms' },
-              { metric: 'errorRateVsPrimary', max: '2%' },
-            ],
-          },
-        },
-      ],
-    }),
-    '<demo>',
-  )
-}
-
 /** Runs the scenario to its outcome; resolves with the exit code (0 when it ended as designed). */
 export async function runRolloutScenario(opts: ScenarioOptions): Promise<number> {
   const out = opts.out
   const interval = opts.intervalSeconds ?? 2
-  const primary = await startSampleUpstream({ name: 'primary' })
-  const canary = await startSampleUpstream({ name: 'canary' })
-  let turnout: Turnout
-  try {
-    turnout = await startTurnout({
-      config: scenarioConfig(
-        opts.listen ?? '127.0.0.1:0',
-        opts.admin ?? '127.0.0.1:0',
-        primary.url,
-        canary.url,
-        interval,
-      ),
-      logger: createLogger(undefined, process.env.TURNOUT_LOG_LEVEL ?? 'error'),
-    })
-  } catch (err) {
-    await Promise.all([primary.close(), canary.close()])
-    throw err
-  }
+  const { turnout, primary, canary } = await startSampleSetup({
+    listen: opts.listen ?? '127.0.0.1:0',
+    admin: opts.admin ?? '127.0.0.1:0',
+    route: {
+      name: 'shop',
+      overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' }],
+      rollout: {
+        stepWeight: 20,
+        maxWeight: 80,
+        interval: `${interval}s`,
+        minRequests: 20,
+        failureLimit: 2,
+        analysis: [
+          { metric: 'errorRate', max: '2%' },
+          { metric: 'latencyP99', max: '500ms' },
+          { metric: 'errorRateVsPrimary', max: '2%' },
+        ],
+      },
+    },
+    logLevel: 'error',
+  })
   const controller = turnout.rollouts.get('shop')!
   const steps = controller.steps
   const began = performance.now()

@@ -3,7 +3,6 @@
 
 import { startTurnout, type Turnout } from '../app.js'
 import { parseConfig } from '../config/load.js'
-import type { Config } from '../config/schema.js'
 import { type SampleUpstream, startSampleUpstream } from '../demo/upstreams.js'
 import { createLogger } from '../telemetry/logger.js'
 
@@ -20,42 +19,61 @@ export interface Demo {
   close(): Promise<void>
 }
 
-export function demoConfig(listen: string, admin: string, primary: string, canary: string): Config {
-  return parseConfig(
-    JSON.stringify({
-      listen,
-      admin: { listen: admin },
-      accessLog: { enabled: false },
-      routes: [
-        {
-          name: 'demo',
-          primary: { endpoints: [primary] },
-          canary: { endpoints: [canary] },
-          split: { canary: 10 },
-          overrides: [
-            { when: { header: 'x-canary', equals: 'always' }, to: 'canary' },
-            { when: { header: 'x-canary', equals: 'never' }, to: 'primary' },
-          ],
-        },
-      ],
-    }),
-    '<demo>',
-  )
+export interface SampleSetup {
+  listen: string
+  admin: string
+  /** The one route, from the primary to the canary sample upstream: its name and the rest of its config. */
+  route: { name: string } & Record<string, unknown>
+  /** The log level when TURNOUT_LOG_LEVEL is not set. */
+  logLevel: string
 }
 
-export async function startDemo(opts: DemoOptions): Promise<Demo> {
+/**
+ * The two sample upstreams (primary, canary) and Turnout in front of them with `setup.route`, no access
+ * log; the upstreams are closed again when Turnout fails to start. Shared by both demos.
+ */
+export async function startSampleSetup(
+  setup: SampleSetup,
+): Promise<{ turnout: Turnout; primary: SampleUpstream; canary: SampleUpstream }> {
+  const { name, ...route } = setup.route
   const primary = await startSampleUpstream({ name: 'primary' })
   const canary = await startSampleUpstream({ name: 'canary' })
-  let turnout: Turnout
   try {
-    turnout = await startTurnout({
-      config: demoConfig(opts.listen, opts.admin, primary.url, canary.url),
-      logger: createLogger(undefined, process.env.TURNOUT_LOG_LEVEL ?? 'warn'),
+    const turnout = await startTurnout({
+      config: parseConfig(
+        JSON.stringify({
+          listen: setup.listen,
+          admin: { listen: setup.admin },
+          accessLog: { enabled: false },
+          routes: [
+            { name, primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, ...route },
+          ],
+        }),
+        '<demo>',
+      ),
+      logger: createLogger(undefined, process.env.TURNOUT_LOG_LEVEL ?? setup.logLevel),
     })
+    return { turnout, primary, canary }
   } catch (err) {
     await Promise.all([primary.close(), canary.close()])
     throw err
   }
+}
+
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  const { turnout, primary, canary } = await startSampleSetup({
+    listen: opts.listen,
+    admin: opts.admin,
+    route: {
+      name: 'demo',
+      split: { canary: 10 },
+      overrides: [
+        { when: { header: 'x-canary', equals: 'always' }, to: 'canary' },
+        { when: { header: 'x-canary', equals: 'never' }, to: 'primary' },
+      ],
+    },
+    logLevel: 'warn',
+  })
   const url = turnout.url
   opts.out(
     [

@@ -5,7 +5,8 @@
 // They also remember which origins refuse connections: after CONNECT_FAILURES consecutive connect
 // failures an origin is skipped for CONNECT_COOLDOWN_MS (then one probe goes through), so a canary
 // that is down costs a counted drop per request, not a socket and a failed connect per request.
-import { Pool } from 'undici'
+import type { Pool } from 'undici'
+import { createPool } from '../upstream/pools.js'
 
 export const CONNECT_FAILURES = 5
 export const CONNECT_COOLDOWN_MS = 1000
@@ -15,9 +16,6 @@ interface OriginHealth {
   /** performance.now() until which the origin is skipped; 0 when it is not. */
   skipUntil: number
 }
-
-const KEEP_ALIVE_TIMEOUT = 4000
-const KEEP_ALIVE_THRESHOLD = 1000
 
 export class MirrorPools {
   readonly #pools = new Map<string, Pool>()
@@ -32,13 +30,7 @@ export class MirrorPools {
     const key = `${origin}|${connectTimeout}`
     let pool = this.#pools.get(key)
     if (!pool) {
-      pool = new Pool(origin, {
-        connect: { timeout: connectTimeout },
-        keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
-        keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD,
-        keepAliveMaxTimeout: 60_000,
-        pipelining: 1,
-      })
+      pool = createPool(origin, connectTimeout)
       this.#pools.set(key, pool)
     }
     return pool

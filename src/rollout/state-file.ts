@@ -6,17 +6,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { z } from 'zod'
+import { ROLLOUT_PHASES, type RolloutPhase } from '../telemetry/metrics.js'
 
-export const PHASES = [
-  'idle',
-  'waiting',
-  'progressing',
-  'paused',
-  'promoting',
-  'succeeded',
-  'aborted',
-] as const
-export type Phase = (typeof PHASES)[number]
+export type Phase = RolloutPhase
 export const GATES = ['confirm-rollout', 'confirm-traffic-increase', 'confirm-promotion'] as const
 export type Gate = (typeof GATES)[number]
 
@@ -25,7 +17,7 @@ const stateSchema = z.strictObject({
   route: z.string(),
   /** The canary endpoints the rollout was for: a state file for another canary is not resumed. */
   canary: z.array(z.string()),
-  phase: z.enum(PHASES),
+  phase: z.enum(ROLLOUT_PHASES),
   step: z.number().int().min(0),
   weight: z.number().min(0).max(100),
   failures: z.number().int().min(0),

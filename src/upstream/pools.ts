@@ -14,6 +14,17 @@ export interface PoolOptions {
 const KEEP_ALIVE_TIMEOUT = 4000
 const KEEP_ALIVE_THRESHOLD = 1000
 
+/** A pool to `origin` with Turnout's settings (above); the mirror's own pools use it too. */
+export function createPool(origin: string, connectTimeout: number): Pool {
+  return new Pool(origin, {
+    connect: { timeout: connectTimeout },
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
+    keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD,
+    keepAliveMaxTimeout: 60_000,
+    pipelining: 1,
+  })
+}
+
 export class Pools {
   readonly #pools = new Map<string, Pool>()
 
@@ -21,13 +32,7 @@ export class Pools {
     const key = `${origin}|${opts.connectTimeout}`
     let pool = this.#pools.get(key)
     if (!pool) {
-      pool = new Pool(origin, {
-        connect: { timeout: opts.connectTimeout },
-        keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
-        keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD,
-        keepAliveMaxTimeout: 60_000,
-        pipelining: 1,
-      })
+      pool = createPool(origin, opts.connectTimeout)
       this.#pools.set(key, pool)
     }
     return pool

@@ -5,29 +5,22 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { request } from 'undici'
+import { freePort } from './upstream.js'
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
 export const prometheusAvailable = existsSync(PROMETHEUS_BIN)
 
 export interface PrometheusServer {
   url: string
-  /** Runs an instant query; the parsed `data` of a successful answer. */
+  /** Runs an instant query; the parsed `data` of a successful answer (throws on any other). */
   query(q: string): Promise<{ resultType: string; result: unknown }>
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  s.close()
-  await once(s, 'close')
-  return port
+  /** The process's exit code: null while it runs. */
+  readonly exitCode: number | null
+  /** The end of what it wrote to stderr. */
+  readonly stderr: string
 }
 
 /** Starts Prometheus scraping `targets` (host:port) at 1 s; stopped in the test's teardown. */
@@ -91,8 +84,20 @@ scrape_configs:
     url,
     async query(q) {
       const res = await request(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)
-      const body = (await res.body.json()) as { data: { resultType: string; result: unknown } }
+      const body = (await res.body.json()) as {
+        status: string
+        data?: { resultType: string; result: unknown }
+      }
+      if (body.status !== 'success' || body.data === undefined) {
+        throw new Error(`query ${q}: ${JSON.stringify(body)}`)
+      }
       return body.data
+    },
+    get exitCode() {
+      return child.exitCode
+    },
+    get stderr() {
+      return stderr
     },
   }
 }

@@ -3,6 +3,7 @@ import { pino } from 'pino'
 import type { Test } from 'tap'
 import { startTurnout, type Turnout } from '../../src/app.js'
 import { parseConfig } from '../../src/config/load.js'
+import { startSampleUpstreams } from './upstream.js'
 
 export type ConfigObject = Record<string, unknown>
 
@@ -23,6 +24,20 @@ export async function startProxy(
   })
   t.teardown(() => turnout.close())
   return turnout
+}
+
+/**
+ * The demo's sample upstreams behind an in-process Turnout with one route, `shop`, from the primary to
+ * the canary, `route` merged into it (rollout, overrides…).
+ */
+export async function startSampleShop(t: Test, route: ConfigObject) {
+  const { primary, canary } = await startSampleUpstreams(t)
+  const turnout = await startProxy(t, {
+    routes: [
+      { name: 'shop', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, ...route },
+    ],
+  })
+  return { primary, canary, turnout }
 }
 
 /** A pino logger whose lines land in an array (parsed JSON), for asserting on logs. */

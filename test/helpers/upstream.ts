@@ -1,8 +1,11 @@
 // A tiny real upstream for tests: records every request (method, url, headers, body) and answers
-// with a handler the test chooses (default: 200 JSON echo naming the upstream).
+// with a handler the test chooses (default: 200 JSON echo naming the upstream). Also: the demo's
+// sample upstreams as a pair, and loopback ports nothing listens on.
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
+import type { Test } from 'tap'
+import { type SampleUpstream, startSampleUpstream } from '../../src/demo/upstreams.js'
 
 export interface Seen {
   method: string
@@ -57,4 +60,30 @@ export async function startUpstream(name: string, handler?: Handler): Promise<Te
       server.close()
     },
   }
+}
+
+/** The demo's sample upstreams `primary` and `canary`, closed in the test's teardown. */
+export async function startSampleUpstreams(
+  t: Test,
+): Promise<{ primary: SampleUpstream; canary: SampleUpstream }> {
+  const primary = await startSampleUpstream({ name: 'primary' })
+  const canary = await startSampleUpstream({ name: 'canary' })
+  t.teardown(() => Promise.all([primary.close(), canary.close()]))
+  return { primary, canary }
+}
+
+/** A loopback port nobody listens on (bound, then released). */
+export async function freePort(): Promise<number> {
+  const s = createNetServer()
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const port = (s.address() as AddressInfo).port
+  s.close()
+  await once(s, 'close')
+  return port
+}
+
+/** An http:// URL on a loopback port nobody listens on. */
+export async function deadUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}`
 }
