@@ -32,6 +32,12 @@ export interface TurnoutOptions {
   watch?: boolean | { debounceMs: number }
   /** Environment for OTEL_* tracing settings (default process.env). */
   env?: NodeJS.ProcessEnv
+  /** Bind admin.listen (default true). Cluster workers pass false: the cluster primary owns it. */
+  adminListener?: boolean
+  /** Applied to the config at start and to every reloaded one (cluster workers adjust theirs). */
+  prepare?: (config: Config) => Config
+  /** Bind the proxy listener with SO_REUSEPORT, exclusively (cluster workers, where Node supports it). */
+  reusePort?: boolean
 }
 
 export interface Turnout {
@@ -46,6 +52,8 @@ export interface Turnout {
   readonly adminAddress: AddressInfo
   /** Every route's rollout controller (admin API, CLI, demo). */
   readonly rollouts: RolloutManager
+  /** The recording handle (a TurnoutMetrics, whose registry cluster workers report, when enabled). */
+  readonly metrics: Metrics
   /** Re-reads the config file, validates and swaps it in; throws ConfigError and changes nothing if invalid. */
   reload(): Promise<void>
   /** Applies an already validated config. */
@@ -66,7 +74,8 @@ export function clientTimeouts(limits: Config['limits']): { headersTimeout: numb
 }
 
 export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
-  let config = opts.config
+  const prepare = opts.prepare ?? ((c: Config) => c)
+  let config = prepare(opts.config)
   const logger = opts.logger ?? createLogger()
   const adminListen = parseHostPort(config.admin.listen)
   if (!isLoopback(adminListen.host) && !config.admin.token) {
@@ -176,7 +185,16 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
 
   const listen = async (server: Server, address: string, name: string): Promise<AddressInfo> => {
     const { host, port } = parseHostPort(address)
-    server.listen(port, host)
+    if (name === 'proxy' && opts.reusePort) {
+      // Typed locally: @types/node 20 predates the option (Node 22.12+/23.1+).
+      const options: import('node:net').ListenOptions & { reusePort: boolean } = {
+        port,
+        host,
+        exclusive: true,
+        reusePort: true,
+      }
+      server.listen(options)
+    } else server.listen(port, host)
     await Promise.race([
       once(server, 'listening'),
       once(server, 'error').then(([err]) => {
@@ -192,7 +210,10 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   let adminAddress: AddressInfo
   try {
     proxyAddress = await listen(proxy, config.listen, 'proxy')
-    adminAddress = await listen(admin.server, config.admin.listen, 'admin')
+    adminAddress =
+      opts.adminListener === false
+        ? { address: '', family: '', port: 0 }
+        : await listen(admin.server, config.admin.listen, 'admin')
   } catch (err) {
     proxy.close()
     admin.server.close()
@@ -229,10 +250,11 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     admin,
     logger,
     url: `http://${hostFor(proxyAddress)}:${proxyAddress.port}`,
-    adminUrl: `http://${hostFor(adminAddress)}:${adminAddress.port}`,
+    adminUrl: opts.adminListener === false ? '' : `http://${hostFor(adminAddress)}:${adminAddress.port}`,
     proxyAddress,
     adminAddress,
     rollouts,
+    metrics,
     apply(next: Config) {
       holder.swap(compileTable(next, holder.current))
       config = next
@@ -241,9 +263,9 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       const run = async () => {
         if (!opts.configFile) throw new Error('no config file to reload')
         try {
-          const next = await loadConfigFile(opts.configFile)
+          const next = prepare(await loadConfigFile(opts.configFile))
           // The admin listener is not restarted: a token it needs cannot be removed by a reload.
-          if (!isLoopback(adminAddress.address) && !next.admin.token) {
+          if (opts.adminListener !== false && !isLoopback(adminAddress.address) && !next.admin.token) {
             throw new ConfigError([
               {
                 file: opts.configFile,

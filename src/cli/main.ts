@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startTurnout, type Turnout } from '../app.js'
+import { workerCount } from '../cluster/count.js'
+import { WORKER_ID_ENV } from '../cluster/messages.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import { type AdminCommand, adminCommand } from './admin-client.js'
 import { startDemo } from './demo.js'
@@ -215,7 +217,16 @@ async function run(argv: string[], io: Io): Promise<number | undefined> {
   const file = values.config ?? io.env.TURNOUT_CONFIG
   if (!file)
     throw new UsageError('no config: pass --config FILE (or set TURNOUT_CONFIG), or try `turnout demo`')
+  // A cluster worker: forked by the primary below, with this same command line.
+  if (io.env[WORKER_ID_ENV] !== undefined) {
+    const { runClusterWorker } = await import('../cluster/index.js')
+    return runClusterWorker({ configFile: file, env: io.env })
+  }
   const config = await loadConfigFile(file, io.env)
+  if (workerCount(config.workers) > 1) {
+    const { runClusterPrimary } = await import('../cluster/index.js')
+    return runClusterPrimary({ config, configFile: file, env: io.env })
+  }
   const turnout = await startTurnout({ config, configFile: file, env: io.env })
   return untilSignalled(turnout, io, () => turnout.close(), file)
 }

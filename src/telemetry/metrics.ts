@@ -304,6 +304,8 @@ export class TurnoutMetrics implements Metrics {
       help: "The route's current canary share, in percent (0 to 100).",
       labelNames: ['route'],
       registers,
+      // Every cluster worker holds the same weight: aggregated /metrics shows it once, not summed.
+      aggregator: 'first',
       collect() {
         this.reset()
         for (const r of self.opts.table().routes) this.set({ route: r.name }, r.weight.canary)
