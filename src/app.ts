@@ -1,8 +1,9 @@
 // Wires one Turnout instance: config → compiled table → listeners, with telemetry and the admin
 // listener around it. Everything that changes at runtime goes through `holder.swap()`.
 import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
 import { compile } from './config/compile.js'
@@ -73,6 +74,32 @@ export function clientTimeouts(limits: Config['limits']): { headersTimeout: numb
   return { headersTimeout, requestTimeout }
 }
 
+/**
+ * The last line of defence: a bug that throws inside the request path answers that one request with
+ * a 500 and a log line instead of taking the process (and every other connection) down.
+ */
+function guardRequests(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  logger: Logger,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    try {
+      handle(req, res)
+    } catch (err) {
+      logger.error(
+        { err: (err as Error).stack ?? String(err), method: req.method, path: req.url },
+        'internal error',
+      )
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' })
+        res.end('{"error":"internal_error"}')
+      } else {
+        res.destroy()
+      }
+    }
+  }
+}
+
 export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const prepare = opts.prepare ?? ((c: Config) => c)
   let config = prepare(opts.config)
@@ -132,17 +159,30 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
     },
-    createRequestHandler({
-      holder,
-      observer,
-      trustForwarded: config.trustForwardedHeaders,
-      maxBodySize: limits.maxBodySize ?? null,
-      draining: () => draining,
-    }),
+    guardRequests(
+      createRequestHandler({
+        holder,
+        observer,
+        trustForwarded: config.trustForwardedHeaders,
+        maxBodySize: limits.maxBodySize ?? null,
+        draining: () => draining,
+      }),
+      logger,
+    ),
   )
   proxy.maxConnections = limits.maxConnections
   const upgrades = createUpgradeHandler({ holder, observer, trustForwarded: config.trustForwardedHeaders })
-  proxy.on('upgrade', upgrades)
+  proxy.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      upgrades(req, socket, head)
+    } catch (err) {
+      logger.error(
+        { err: (err as Error).stack ?? String(err), path: req.url },
+        'internal error in an upgrade',
+      )
+      socket.destroy()
+    }
+  })
   proxy.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const code = err.code ?? ''
     if (code === 'ECONNRESET' || !socket.writable) {

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net'
 import { createServer as createNetServer, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
+import { compile } from '../src/config/compile.js'
+import { Pools } from '../src/upstream/pools.js'
 import { memoryLogger, startProxy } from './helpers/turnout.js'
 import { deadUrl, startUpstream } from './helpers/upstream.js'
 
@@ -148,4 +150,40 @@ t.test('a client that goes away cancels the upstream request', async (t) => {
   await res.body.text().catch(() => {})
   await closed
   t.pass('upstream connection closed after the client left')
+})
+
+t.test('a bug that throws in the request path answers 500 for that request only', async (t) => {
+  const good = await startUpstream('good')
+  t.teardown(() => good.close())
+  const { logger, lines } = memoryLogger()
+  const turnout = await startProxy(
+    t,
+    { routes: [{ name: 'a', primary: { endpoints: [good.url] } }] },
+    { logger },
+  )
+  const pools = new Pools()
+  t.teardown(() => pools.close())
+  const broken = compile(turnout.config, {
+    pools,
+    phases: {
+      faults: () => ({
+        decide() {
+          throw new Error('boom')
+        },
+      }),
+    },
+  })
+  const healthy = turnout.holder.current
+  turnout.holder.swap(broken)
+  const res = await request(`${turnout.url}/x`)
+  t.equal(res.statusCode, 500)
+  t.same(await res.body.json(), { error: 'internal_error' })
+  t.ok(
+    lines.some((l) => l.msg === 'internal error' && String(l.err).includes('boom')),
+    'logged with the stack',
+  )
+  turnout.holder.swap(healthy)
+  const ok = await request(`${turnout.url}/x`)
+  t.equal(ok.statusCode, 200, 'the process and other requests carry on')
+  await ok.body.dump()
 })
