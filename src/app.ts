@@ -21,7 +21,7 @@ import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
-import type { Metrics } from './telemetry/metrics.js'
+import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
 
 export interface TurnoutOptions {
@@ -61,6 +61,12 @@ export interface Turnout {
   apply(config: Config): void
   /** Graceful stop: stop accepting, finish in-flight requests (bounded by drainTimeout), close. */
   close(): Promise<void>
+}
+
+const CLIENT_ERROR_STATUS: Record<ClientErrorKind, [number, string]> = {
+  bad_request: [400, 'Bad Request'],
+  headers_too_large: [431, 'Request Header Fields Too Large'],
+  request_timeout: [408, 'Request Timeout'],
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 10_000
@@ -189,23 +195,22 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       socket.destroy()
       return
     }
-    const status =
+    const kind: ClientErrorKind =
       code === 'HPE_HEADER_OVERFLOW'
-        ? 431
+        ? 'headers_too_large'
         : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_TIMEOUT'
-          ? 408
-          : 400
+          ? 'request_timeout'
+          : 'bad_request'
+    const [status, reason] = CLIENT_ERROR_STATUS[kind]
+    metrics.clientError(kind)
     logger.warn(
       { client: (socket as import('node:net').Socket).remoteAddress, code, status, err: err.message },
       'bad client request',
     )
-    const body = JSON.stringify({
-      error: status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request',
-    })
+    const body = JSON.stringify({ error: kind })
     // Close for real once the answer is flushed: the server's sockets are half-open by default.
     socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
       () => socket.destroy(),
     )
   })

@@ -40,6 +40,8 @@ t.test('request smuggling shapes get 400 and nothing reaches the upstream', asyn
   const ok = await request(`${turnout.url}/`)
   t.equal(ok.statusCode, 200, 'the proxy still serves')
   await ok.body.dump()
+  const metrics = await (await request(`${turnout.adminUrl}/metrics`)).body.text()
+  t.match(metrics, `turnout_client_errors_total{kind="bad_request"} ${Object.keys(SMUGGLING).length}\n`, 'each is counted')
 })
 
 t.test('a header block over the limit gets 431', async (t) => {
@@ -55,6 +57,8 @@ t.test('a header block over the limit gets 431', async (t) => {
   )
   t.match(res, /^HTTP\/1.1 431 /)
   t.equal(primary.seen.length, 0)
+  const metrics = await (await request(`${turnout.adminUrl}/metrics`)).body.text()
+  t.match(metrics, 'turnout_client_errors_total{kind="headers_too_large"} 1\n')
 })
 
 t.test('a body over limits.maxBodySize gets 413, by Content-Length or while streaming', async (t) => {

@@ -52,6 +52,8 @@ export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
+export const CLIENT_ERROR_KINDS = ['bad_request', 'headers_too_large', 'request_timeout'] as const
+export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
 export type CheckResult = 'pass' | 'fail' | 'inconclusive'
 
 /**
@@ -71,6 +73,8 @@ export interface Metrics {
   mirrorMismatch(route: string, field: MismatchField): void
   /** A config reload attempt (file watch, SIGHUP, API): `success`, or `error` when rejected. */
   configReload(result: ReloadResult): void
+  /** A client request refused before routing (malformed or smuggling-shaped, header block too large, too slow). */
+  clientError(kind: ClientErrorKind): void
   /** Spans the tracer could not deliver (export failed, or the export queue was full). */
   droppedSpans(count: number): void
   /** The rollout of a route entered `phase` (the gauge is 1 for it and 0 for the other phases). */
@@ -88,6 +92,7 @@ export const noopMetrics: Metrics = {
   mirrorComparison() {},
   mirrorMismatch() {},
   configReload() {},
+  clientError() {},
   droppedSpans() {},
   rolloutPhase() {},
   rolloutStep() {},
@@ -245,6 +250,7 @@ export class TurnoutMetrics implements Metrics {
   readonly mirror = new Map<string, MirrorStats>()
   readonly observer: Observer
   readonly #reloads: Counter<'result'>
+  readonly #clientErrors: Counter<'kind'>
   readonly #droppedSpans: Counter<string>
   readonly #rolloutPhase: Gauge<'route' | 'phase'>
   readonly #rolloutStep: Gauge<'route'>
@@ -420,6 +426,13 @@ export class TurnoutMetrics implements Metrics {
     })
     this.#reloads.inc({ result: 'success' }, 0)
     this.#reloads.inc({ result: 'error' }, 0)
+    this.#clientErrors = new Counter({
+      name: 'turnout_client_errors_total',
+      help: 'Client requests refused before routing: bad_request (400), headers_too_large (431), request_timeout (408).',
+      labelNames: ['kind'],
+      registers,
+    })
+    for (const kind of CLIENT_ERROR_KINDS) this.#clientErrors.inc({ kind }, 0)
     this.#droppedSpans = new Counter({
       name: 'turnout_telemetry_dropped_spans_total',
       help: 'Trace spans dropped: the export failed (endpoint down or refusing) or the export queue was full.',
@@ -541,6 +554,10 @@ export class TurnoutMetrics implements Metrics {
 
   configReload(result: ReloadResult): void {
     this.#reloads.inc({ result })
+  }
+
+  clientError(kind: ClientErrorKind): void {
+    this.#clientErrors.inc({ kind })
   }
 
   droppedSpans(count: number): void {
