@@ -5,10 +5,8 @@
 //   4. mirror   optional: primary-served safe requests are copied to the canary (route.mirror)
 //   5. forward  undici dispatch straight into the response (forward.ts)
 //   6. observe  the Observer sees start, attempts, errors and exactly one end
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
-import { type DecideDeps, decide } from '../routing/decide.js'
 import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
 import { type Observer, RequestContext } from './context.js'
@@ -17,6 +15,7 @@ import { ForwardHandler } from './forward.js'
 import { upstreamRequestHeaders } from './headers.js'
 import type { FaultDecision } from './phases.js'
 import { NodeRequestView } from './request-view.js'
+import { noRouteBody, routeRequest } from './route-request.js'
 
 export interface HandlerOptions {
   holder: TableHolder
@@ -26,8 +25,6 @@ export interface HandlerOptions {
   /** True once shutdown began: answers carry `connection: close` so clients move on. */
   draining: () => boolean
 }
-
-const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }
 
 export function createRequestHandler(
   opts: HandlerOptions,
@@ -39,19 +36,14 @@ export function createRequestHandler(
     const view = new NodeRequestView(req)
     if (opts.draining()) res.shouldKeepAlive = false
 
-    // 1. match
-    const route = holder.current.find(view.host, view.path)
-    if (route === null) {
+    // 1. match, 2. decide
+    const decision = routeRequest(holder.current, view, ctx)
+    if (decision === null) {
       ctx.status = 404
-      sendLocal(res, 404, { error: 'no_route', host: view.host, path: view.path })
+      sendLocal(res, 404, noRouteBody(view))
       return
     }
-    ctx.route = route
-
-    // 2. decide
-    const decision = decide(route.policy, route.weight.canary, view, decideDeps)
-    ctx.variant = decision.variant
-    ctx.reason = decision.reason
+    const route = ctx.route!
     let responseExtra: string[] | null = null
     if (decision.assignedId !== null && route.assignCookie !== null) {
       const c = route.assignCookie

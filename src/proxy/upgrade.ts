@@ -3,19 +3,16 @@
 // handler for a non-101 answer, so a refusing upstream leaves the client hanging. Here node:http's
 // 'upgrade' event meets undici's dispatch with `upgrade` set: a 101 splices the two sockets, any
 // other answer is relayed as a normal response, and a dead upstream gets a 502.
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type DecideDeps, decide } from '../routing/decide.js'
 import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
 import { type Observer, RequestContext } from './context.js'
 import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
-
-const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }
+import { noRouteBody, routeRequest } from './route-request.js'
 
 export interface UpgradeOptions {
   holder: TableHolder
@@ -58,15 +55,11 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     socket.on('error', () => socket.destroy())
     const ctx = new RequestContext(req, null, performance.now())
     const view = new NodeRequestView(req)
-    const route = opts.holder.current.find(view.host, view.path)
-    if (route === null) {
-      localAnswer(socket, 404, { error: 'no_route', host: view.host, path: view.path })
+    if (routeRequest(opts.holder.current, view, ctx) === null) {
+      localAnswer(socket, 404, noRouteBody(view))
       return
     }
-    ctx.route = route
-    const decision = decide(route.policy, route.weight.canary, view, decideDeps)
-    ctx.variant = decision.variant
-    ctx.reason = decision.reason
+    const route = ctx.route!
     opts.observer.requestStart(ctx)
     let ended = false
     const end = () => {
