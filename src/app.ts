@@ -6,12 +6,13 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
+import { assertAdminToken } from './admin/token-rule.js'
 import { compile } from './config/compile.js'
 import { ConfigError, formatProblem, loadConfigFile } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from './config/watch.js'
 import { Mirror } from './mirror/index.js'
-import { formatAddress, isLoopback, parseHostPort } from './proxy/address.js'
+import { formatAddress, parseHostPort } from './proxy/address.js'
 import { combineObservers } from './proxy/context.js'
 import { createRequestHandler } from './proxy/handle.js'
 import { createUpgradeHandler } from './proxy/upgrade.js'
@@ -110,18 +111,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const prepare = opts.prepare ?? ((c: Config) => c)
   let config = prepare(opts.config)
   const logger = opts.logger ?? createLogger()
-  const adminListen = parseHostPort(config.admin.listen)
-  if (!isLoopback(adminListen.host) && !config.admin.token) {
-    throw new ConfigError([
-      {
-        file: opts.configFile ?? '<config>',
-        line: 1,
-        col: 1,
-        path: 'admin.token',
-        message: `is required when admin.listen (${config.admin.listen}) is not a loopback address`,
-      },
-    ])
-  }
+  assertAdminToken(config, opts.configFile ?? '<config>')
 
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
@@ -310,17 +300,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         try {
           const next = prepare(await loadConfigFile(opts.configFile))
           // The admin listener is not restarted: a token it needs cannot be removed by a reload.
-          if (opts.adminListener !== false && !isLoopback(adminAddress.address) && !next.admin.token) {
-            throw new ConfigError([
-              {
-                file: opts.configFile,
-                line: 1,
-                col: 1,
-                path: 'admin.token',
-                message: `is required while the admin listener is bound to ${formatAddress(adminAddress)} (not a loopback address)`,
-              },
-            ])
-          }
+          if (opts.adminListener !== false) assertAdminToken(next, opts.configFile, adminAddress)
           for (const key of ['listen', 'admin.listen'] as const) {
             const [was, now] =
               key === 'listen' ? [config.listen, next.listen] : [config.admin.listen, next.admin.listen]

@@ -17,10 +17,11 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AggregatorRegistry } from 'prom-client'
 import { AdminError, type AdminRequest, AdminServer } from '../admin/server.js'
+import { assertAdminToken } from '../admin/token-rule.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from '../config/watch.js'
-import { formatAddress, isLoopback, parseHostPort } from '../proxy/address.js'
+import { formatAddress, parseHostPort } from '../proxy/address.js'
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js'
 import {
   type ApiAnswer,
@@ -75,18 +76,8 @@ interface Pending<T> {
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const logger = opts.logger ?? createLogger()
   let config = opts.config
+  assertAdminToken(config, opts.configFile)
   const adminListen = parseHostPort(config.admin.listen)
-  if (!isLoopback(adminListen.host) && !config.admin.token) {
-    throw new ConfigError([
-      {
-        file: opts.configFile,
-        line: 1,
-        col: 1,
-        path: 'admin.token',
-        message: `is required when admin.listen (${config.admin.listen}) is not a loopback address`,
-      },
-    ])
-  }
 
   let state: 'starting' | 'running' | 'stopping' = 'starting'
   let watcher: ConfigWatcher | null = null
@@ -378,17 +369,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       if (state !== 'running') return
       try {
         const next = await loadConfigFile(opts.configFile, opts.env)
-        if (!isLoopback(adminAddress.address) && !next.admin.token) {
-          throw new ConfigError([
-            {
-              file: opts.configFile,
-              line: 1,
-              col: 1,
-              path: 'admin.token',
-              message: `is required while the admin listener is bound to ${formatAddress(adminAddress)} (not a loopback address)`,
-            },
-          ])
-        }
+        assertAdminToken(next, opts.configFile, adminAddress)
         admin.setToken(next.admin.token ?? null)
         config = next
       } catch (err) {
