@@ -41,7 +41,11 @@ t.test('request smuggling shapes get 400 and nothing reaches the upstream', asyn
   t.equal(ok.statusCode, 200, 'the proxy still serves')
   await ok.body.dump()
   const metrics = await (await request(`${turnout.adminUrl}/metrics`)).body.text()
-  t.match(metrics, `turnout_client_errors_total{kind="bad_request"} ${Object.keys(SMUGGLING).length}\n`, 'each is counted')
+  t.match(
+    metrics,
+    `turnout_client_errors_total{kind="bad_request"} ${Object.keys(SMUGGLING).length}\n`,
+    'each is counted',
+  )
 })
 
 t.test('a header block over the limit gets 431', async (t) => {
