@@ -36,18 +36,23 @@ export function startLoad(
     running = false
   }, opts.maxMs ?? 30_000)
   cap.unref()
+  // reset() starts a new epoch: only requests sent after it are counted, so one still in flight from
+  // before (e.g. a canary request racing a rollout abort) cannot leak into the new counts.
+  let epoch = 0
   const worker = async () => {
     while (running) {
+      const started = epoch
       try {
         const res = await pool.request({ method: 'GET', path: opts.path ?? '/', headers: opts.headers })
         await res.body.dump()
+        if (started !== epoch) continue
         counts.sent++
         counts.statuses.set(res.statusCode, (counts.statuses.get(res.statusCode) ?? 0) + 1)
         const v = res.headers['x-turnout-variant']
         if (v === 'canary') counts.variants.canary++
         else if (v === 'primary') counts.variants.primary++
       } catch {
-        counts.failed++
+        if (started === epoch) counts.failed++
         await new Promise((r) => setTimeout(r, 20))
       }
       if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs))
@@ -65,6 +70,7 @@ export function startLoad(
       return counts
     },
     reset() {
+      epoch++
       counts.sent = 0
       counts.failed = 0
       counts.statuses.clear()
