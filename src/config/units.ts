@@ -39,16 +39,3 @@ export function parsePercent(text: string): number | null {
   const n = Number(m[1])
   return n >= 0 && n <= 100 ? n : null
 }
-
-/** "250ms", "2s", "1m30s"-free rendering used when Turnout prints a config back. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
-  }
-  return `${ms}ms`
-}

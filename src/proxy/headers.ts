@@ -138,11 +138,3 @@ export function downstreamResponseHeaders(
   if (variant !== null) out.push('x-turnout-variant', variant)
   return out
 }
-
-/** Finds a header in a flat list (case-insensitive), or undefined. */
-export function findHeader(flat: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < flat.length; i += 2) {
-    if (flat[i]!.length === lowerName.length && flat[i]!.toLowerCase() === lowerName) return flat[i + 1]
-  }
-  return undefined
-}
