@@ -12,10 +12,9 @@ import { balancerFor } from '../routing/table.js'
 import { type Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, sendLocal } from './errors.js'
 import { ForwardHandler } from './forward.js'
-import { upstreamRequestHeaders } from './headers.js'
 import type { FaultDecision } from './phases.js'
 import { NodeRequestView } from './request-view.js'
-import { noRouteBody, routeRequest } from './route-request.js'
+import { noRouteBody, routeRequest, upstreamHeadersFor } from './route-request.js'
 
 export interface HandlerOptions {
   holder: TableHolder
@@ -87,13 +86,7 @@ export function createRequestHandler(
       else if (contentLength !== undefined && contentLength !== '0') body = req
       if (body !== null && route.mirror?.teeBody !== undefined && ctx.variant === 'primary')
         body = route.mirror.teeBody(ctx, body as import('node:stream').Readable)
-      const headers = upstreamRequestHeaders(req.rawHeaders, {
-        clientAddress: req.socket.remoteAddress ?? '',
-        proto: 'http',
-        trustForwarded: opts.trustForwarded,
-        variant: ctx.variant,
-        extra: ctx.upstreamHeaders,
-      })
+      const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
       const balancer = balancerFor(route, ctx.variant)
       forwarder = new ForwardHandler({
         ctx,

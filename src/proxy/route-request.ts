@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { type DecideDeps, type Decision, decide } from '../routing/decide.js'
 import type { RouteTable } from '../routing/table.js'
 import type { RequestContext } from './context.js'
+import { upstreamRequestHeaders } from './headers.js'
 import type { NodeRequestView } from './request-view.js'
 
 const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }
@@ -22,4 +23,19 @@ export function routeRequest(table: RouteTable, view: NodeRequestView, ctx: Requ
 /** The local 404 body for a request no route matches. */
 export function noRouteBody(view: NodeRequestView): Record<string, string> {
   return { error: 'no_route', host: view.host, path: view.path }
+}
+
+/** The header list sent upstream for this request: the client's, rewritten for the decided variant. */
+export function upstreamHeadersFor(
+  view: NodeRequestView,
+  ctx: RequestContext,
+  trustForwarded: boolean,
+): string[] {
+  return upstreamRequestHeaders(view.req.rawHeaders, {
+    clientAddress: view.req.socket.remoteAddress ?? '',
+    proto: 'http',
+    trustForwarded,
+    variant: ctx.variant,
+    extra: ctx.upstreamHeaders,
+  })
 }

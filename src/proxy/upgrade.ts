@@ -10,9 +10,9 @@ import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
 import { type Observer, RequestContext } from './context.js'
 import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { downstreamResponseHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
-import { noRouteBody, routeRequest } from './route-request.js'
+import { noRouteBody, routeRequest, upstreamHeadersFor } from './route-request.js'
 
 export interface UpgradeOptions {
   holder: TableHolder
@@ -74,13 +74,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
 
     const endpoint = balancerFor(route, ctx.variant).pick()
     ctx.endpoint = endpoint
-    const headers = upstreamRequestHeaders(req.rawHeaders, {
-      clientAddress: req.socket.remoteAddress ?? '',
-      proto: 'http',
-      trustForwarded: opts.trustForwarded,
-      variant: ctx.variant,
-      extra: ctx.upstreamHeaders,
-    })
+    const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
     const variantHeader = route.exposeVariant ? ctx.variant : null
     let abortUpstream: ((err?: Error) => void) | null = null
     socket.once('close', () => abortUpstream?.(new Error('client closed the connection')))
