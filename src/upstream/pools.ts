@@ -1,6 +1,7 @@
 // Keep-alive connection pools, one per upstream origin (and connect timeout), shared by every
 // compiled route table: a config swap or a weight change never reconnects. Closed at shutdown.
 import { Pool } from 'undici'
+import { lenientConnector } from './wire.js'
 
 export interface PoolOptions {
   connectTimeout: number
@@ -9,7 +10,8 @@ export interface PoolOptions {
 /**
  * undici's defaults fit a proxy well; two are set on purpose: idle pooled sockets are dropped before
  * a Node upstream's own 5 s keep-alive timeout (4 s, or the upstream's `Keep-Alive: timeout=` minus
- * 1 s), so a request is never written onto a socket the upstream is about to close.
+ * 1 s), so a request is never written onto a socket the upstream is about to close. Connections
+ * go through wire.ts (asterisk-form targets, unsolicited 100 Continue).
  */
 const KEEP_ALIVE_TIMEOUT = 4000
 const KEEP_ALIVE_THRESHOLD = 1000
@@ -17,7 +19,7 @@ const KEEP_ALIVE_THRESHOLD = 1000
 /** A pool to `origin` with Turnout's settings (above); the mirror's own pools use it too. */
 export function createPool(origin: string, connectTimeout: number): Pool {
   return new Pool(origin, {
-    connect: { timeout: connectTimeout },
+    connect: lenientConnector(connectTimeout),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
     keepAliveTimeoutThreshold: KEEP_ALIVE_THRESHOLD,
     keepAliveMaxTimeout: 60_000,
