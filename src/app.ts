@@ -20,6 +20,7 @@ import { RolloutManager } from './rollout/controller.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
+import { rateLimitedWarn } from './telemetry/failure-log.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
@@ -68,6 +69,8 @@ const CLIENT_ERROR_STATUS: Record<ClientErrorKind, [number, string]> = {
   bad_request: [400, 'Bad Request'],
   headers_too_large: [431, 'Request Header Fields Too Large'],
   request_timeout: [408, 'Request Timeout'],
+  not_implemented: [501, 'Not Implemented'],
+  version_not_supported: [505, 'HTTP Version Not Supported'],
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 10_000
@@ -140,6 +143,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
   const observer = combineObservers([telemetry.observer, rollouts.observer])
 
+  const clientErrorLine = rateLimitedWarn(logger, metrics, 'client_error')
   let draining = false
   let ready = false
   const limits = config.limits
@@ -161,7 +165,15 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         observer,
         trustForwarded: config.trustForwardedHeaders,
         maxBodySize: limits.maxBodySize ?? null,
+        bodyIdleTimeout: limits.bodyIdleTimeout,
         draining: () => draining,
+        refused: (kind, req, detail) => {
+          metrics.clientError(kind)
+          clientErrorLine(
+            { client: req.socket.remoteAddress, method: req.method, path: req.url, kind, err: detail },
+            'bad client request',
+          )
+        },
       }),
       logger,
     ),

@@ -101,7 +101,9 @@ async function startHarness(t: Test, routes: Obj[], opts: HarnessOptions = {}) {
       observer: opts.observer ?? noopObserver,
       trustForwarded: false,
       maxBodySize: opts.maxBodySize ?? null,
+      bodyIdleTimeout: 30_000,
       draining: () => false,
+      refused: () => {},
     }),
   )
   let connections = 0

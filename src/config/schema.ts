@@ -368,6 +368,8 @@ const limits = z
     headersTimeout: duration.optional(),
     requestTimeout: duration.optional(),
     keepAliveTimeout: duration.prefault('5s'),
+    /** A client that sends no request body bytes for this long gets a 408; its upstream request is cancelled. */
+    bodyIdleTimeout: duration.prefault('30s'),
     maxConnections: z.number().int().min(1).default(10_000),
     maxBodySize: size.optional(),
     maxHeaderSize: size.prefault('16KiB'),

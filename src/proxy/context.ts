@@ -5,6 +5,7 @@ import type { Variant } from '../config/schema.js'
 import type { Reason } from '../routing/decide.js'
 import type { CompiledRoute } from '../routing/table.js'
 import type { Endpoint } from '../upstream/endpoint.js'
+import type { RefusalKind } from './admit.js'
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'protocol'
 export type FaultKind = 'delay' | 'abort'
@@ -24,6 +25,12 @@ export class RequestContext {
   fault: FaultKind | null = null
   /** The client closed the connection before the response finished. */
   aborted = false
+  /**
+   * Set when Turnout refused the request because of the client after its variant was decided (a
+   * header undici will not send, an upload that stalled). Such a request is the client's fault: it
+   * is counted in turnout_client_errors_total and kept out of the variant's golden signals.
+   */
+  refused: RefusalKind | null = null
   /** Extra request headers for the upstream (flat name/value list), e.g. traceparent from tracing. */
   upstreamHeaders: string[] | null = null
   /** Free slot for the observer (span handles and the like). */

@@ -6,9 +6,11 @@ import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../upstream/endpoint.js'
+import { ASTERISK_PATH } from '../upstream/wire.js'
 import type { Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, classifyUpstreamError, sendLocal, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
+import { relayInformational } from './informational.js'
 import type { ResponseTap } from './phases.js'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
@@ -30,7 +32,12 @@ export interface ForwardRequest {
   draining: () => boolean
   /** Picks the endpoint for the one retry (another endpoint of the variant when there is one). */
   retryEndpoint: (failed: Endpoint) => Endpoint
+  /** undici refused to send the request because of what the client sent (counted as a client error). */
+  refused: (kind: 'bad_request', detail: string) => void
 }
+
+/** undici's codes for a request it refuses to send as given (before any byte goes upstream). */
+const REFUSED_BEFORE_SENDING = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED'])
 
 export class ForwardHandler implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null
@@ -38,6 +45,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   #attempt = 1
   #endpoint: Endpoint
   #finished = false
+  #cancelled = false
 
   constructor(readonly r: ForwardRequest) {
     this.#endpoint = r.endpoint
@@ -51,7 +59,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     const route = ctx.route!
     this.#endpoint.pool.dispatch(
       {
-        path: this.#endpoint.basePath + this.r.target,
+        path: this.r.target === '*' ? ASTERISK_PATH : this.#endpoint.basePath + this.r.target,
         method: this.r.method as Dispatcher.HttpMethod,
         headers: this.r.headers,
         body: this.r.body,
@@ -62,9 +70,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     )
   }
 
-  /** The client went away: stop the upstream exchange. */
+  /** Stop the upstream exchange and say nothing more to the client (it went away, or was answered). */
   cancel(): void {
     if (this.#finished) return
+    this.#cancelled = true
     this.#abort?.(new Error('client closed the connection'))
   }
 
@@ -74,9 +83,12 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true // 1xx informational answers are not relayed
     const { ctx } = this.r
     const res = this.r.res
+    if (statusCode < 200) {
+      relayInformational(res, ctx.req, statusCode, statusText, rawHeaders)
+      return true
+    }
     const route = ctx.route!
     const headers = downstreamResponseHeaders(rawHeaders, route.exposeVariant ? ctx.variant : null)
     if (this.r.responseExtra !== null) headers.push(...this.r.responseExtra)
@@ -113,11 +125,22 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.#done()
     const { ctx, observer } = this.r
-    if (ctx.aborted) {
+    if (ctx.aborted || this.#cancelled) {
       this.r.tap?.abort()
       return
     }
     const res = this.r.res
+    const code = (err as NodeJS.ErrnoException).code
+    if (this.#abort === null && code !== undefined && REFUSED_BEFORE_SENDING.has(code)) {
+      // Nothing reached the upstream: the client sent something undici will not forward.
+      this.r.tap?.abort()
+      ctx.refused = 'bad_request'
+      this.r.refused('bad_request', err.message)
+      ctx.status = 400
+      res.shouldKeepAlive = false
+      sendLocal(res, 400, { error: 'bad_request', detail: err.message }, ['connection', 'close'])
+      return
+    }
     if (err instanceof BodyTooLargeError) {
       ctx.status = 413
       if (!res.headersSent)

@@ -1,126 +1,129 @@
-// The request path. Each request reads the route table once and walks explicit phases:
+// The request path. Each request reads the route table once and walks explicit phases, in order:
+//   0. admit    refuse what the client got wrong (duplicate Host, unknown transfer codings, HTTP/2.0
+//               request lines) before any route or variant sees it (admit.ts)
 //   1. match    first route whose hosts/pathPrefix match, else a local 404
-//   2. decide   override > sticky > weight (routing/decide.ts, pure)
-//   3. fault    optional: delay or abort injected per variant (route.faults)
-//   4. mirror   optional: primary-served safe requests are copied to the canary (route.mirror)
-//   5. forward  undici dispatch straight into the response (forward.ts)
-//   6. observe  the Observer sees start, attempts, errors and exactly one end
+//   2. decide   override > sticky > weight (routing/decide.ts, pure), with the sticky Set-Cookie
+//   3. limits   the declared body size against limits.maxBodySize (chunked uploads are counted as
+//               they stream)
+//   4. fault    optional: delay or abort injected per variant (route.faults)
+//   5. mirror   optional: primary-served safe requests are copied to the canary (route.mirror)
+//   6. forward  undici dispatch straight into the response (forward.ts)
+//   7. observe  the Observer sees start, attempts, errors and exactly one end (exchange.ts)
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { TableHolder } from '../routing/holder.js'
-import { balancerFor } from '../routing/table.js'
+import { balancerFor, type CompiledRoute } from '../routing/table.js'
+import { admit, type Refusal, type RefusalKind } from './admit.js'
 import { type Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, sendLocal } from './errors.js'
+import { Exchange } from './exchange.js'
 import { ForwardHandler } from './forward.js'
-import type { FaultDecision } from './phases.js'
 import { NodeRequestView } from './request-view.js'
-import { noRouteBody, routeRequest, upstreamHeadersFor } from './route-request.js'
+import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
+import { keepConnectionAfterUpload } from './upload.js'
 
 export interface HandlerOptions {
   holder: TableHolder
   observer: Observer
   trustForwarded: boolean
   maxBodySize: number | null
+  /** limits.bodyIdleTimeout: an upload that sends nothing for this long gets a 408. */
+  bodyIdleTimeout: number
   /** True once shutdown began: answers carry `connection: close` so clients move on. */
   draining: () => boolean
+  /** A request refused because of the client (counted in turnout_client_errors_total, logged). */
+  refused: (kind: RefusalKind, req: IncomingMessage, detail: string) => void
 }
 
 export function createRequestHandler(
   opts: HandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { holder, observer } = opts
-
   return function handleRequest(req, res) {
     const ctx = new RequestContext(req, res, performance.now())
-    const view = new NodeRequestView(req)
     if (opts.draining()) res.shouldKeepAlive = false
-
-    // 1. match, 2. decide
-    const decision = routeRequest(holder.current, view, ctx)
-    if (decision === null) {
+    const refusal = admit(req)
+    if (refusal !== null) return refuse(opts, ctx, res, refusal)
+    const view = new NodeRequestView(req)
+    const route = matchRoute(opts.holder.current, view, ctx)
+    if (route === null) {
       ctx.status = 404
-      sendLocal(res, 404, noRouteBody(view))
-      return
+      return sendLocal(res, 404, noRouteBody(view))
     }
-    const route = ctx.route!
-    let responseExtra: string[] | null = null
-    if (decision.assignedId !== null && route.assignCookie !== null) {
-      const c = route.assignCookie
-      responseExtra = [
-        'set-cookie',
-        `${c.name}=${decision.assignedId}; Path=/; Max-Age=${c.maxAgeSeconds}; HttpOnly; SameSite=Lax`,
-      ]
-    }
-
-    observer.requestStart(ctx)
-    let forwarder: ForwardHandler | null = null
-    let delayTimer: NodeJS.Timeout | null = null
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        ctx.aborted = true
-        if (delayTimer !== null) clearTimeout(delayTimer)
-        forwarder?.cancel()
-      }
-      observer.requestEnd(ctx)
-    })
-
-    // body limit, before anything is sent upstream
-    const maxBody = opts.maxBodySize
-    const contentLength = req.headers['content-length']
-    const chunked = req.headers['transfer-encoding'] !== undefined
-    if (maxBody !== null && contentLength !== undefined && Number(contentLength) > maxBody) {
-      ctx.status = 413
-      res.shouldKeepAlive = false
-      sendLocal(res, 413, { error: 'body_too_large', limit: maxBody })
-      return
-    }
-
-    const go = () => {
-      delayTimer = null
-      if (ctx.aborted) return
-      // 4. mirror
-      const tap = route.mirror !== null && ctx.variant === 'primary' ? route.mirror.start(ctx, view) : null
-      // 5. forward
-      let body: NodeJS.ReadableStream | null = null
-      if (chunked) body = maxBody !== null ? req.pipe(new BodyLimit(maxBody)) : req
-      else if (contentLength !== undefined && contentLength !== '0') body = req
-      if (body !== null && route.mirror?.teeBody !== undefined && ctx.variant === 'primary')
-        body = route.mirror.teeBody(ctx, body as import('node:stream').Readable)
-      const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
-      const balancer = balancerFor(route, ctx.variant)
-      forwarder = new ForwardHandler({
-        ctx,
-        res,
-        endpoint: balancer.pick(),
-        target: view.target,
-        method: view.method,
-        headers,
-        body: body as import('node:stream').Readable | null,
-        responseExtra,
-        tap,
-        observer,
-        draining: opts.draining,
-        retryEndpoint: (failed) => balancer.other(failed),
-      })
-      forwarder.start()
-    }
-
-    // 3. fault
-    const fault: FaultDecision | null = route.faults !== null ? route.faults.decide(ctx, view) : null
-    if (fault === null) return go()
+    const setCookie = decideVariant(route, view, ctx)
+    const exchange = new Exchange(ctx, res, opts.observer, setCookie)
+    const tooLarge = declaredBodyTooLarge(req, opts.maxBodySize)
+    if (tooLarge !== null) return exchange.answer(413, tooLarge, ['connection', 'close'])
+    const fault = route.faults?.decide(ctx, view) ?? null
+    if (fault === null) return forward(opts, exchange, view, route)
     if (fault.kind === 'abort') {
       ctx.fault = 'abort'
-      ctx.status = fault.status
-      sendLocal(res, fault.status, { error: 'fault_injected', route: route.name, variant: ctx.variant }, [
-        'x-turnout-fault',
-        'abort',
-      ])
-      return
+      const body = { error: 'fault_injected', route: route.name, variant: ctx.variant }
+      return exchange.answer(fault.status, body, ['x-turnout-fault', 'abort'])
     }
     ctx.fault = 'delay'
-    responseExtra = [...(responseExtra ?? []), 'x-turnout-fault', 'delay']
-    delayTimer = setTimeout(go, fault.ms)
+    exchange.addResponseHeaders('x-turnout-fault', 'delay')
+    exchange.delay(fault.ms, () => forward(opts, exchange, view, route))
   }
+}
+
+/** Phase 0's answer: the client's own mistake, outside every variant's signals. */
+function refuse(opts: HandlerOptions, ctx: RequestContext, res: ServerResponse, r: Refusal): void {
+  opts.refused(r.kind, ctx.req, r.detail)
+  ctx.status = r.status
+  res.shouldKeepAlive = false
+  sendLocal(res, r.status, { error: r.error, detail: r.detail }, ['connection', 'close'])
+}
+
+/** Phase 3: a Content-Length past limits.maxBodySize is refused before anything goes upstream. */
+function declaredBodyTooLarge(req: IncomingMessage, max: number | null): Record<string, unknown> | null {
+  if (max === null) return null
+  const length = req.headers['content-length']
+  return length !== undefined && Number(length) > max ? { error: 'body_too_large', limit: max } : null
+}
+
+/** The request body to forward, or null for a body-less request. */
+function requestBody(req: IncomingMessage, maxBody: number | null): Readable | null {
+  if (req.headers['transfer-encoding'] !== undefined)
+    return maxBody !== null ? req.pipe(new BodyLimit(maxBody)) : req
+  const length = req.headers['content-length']
+  return length !== undefined && length !== '0' ? req : null
+}
+
+/** Phases 5 and 6: start the mirror for primary-served requests, then forward to the variant. */
+function forward(
+  opts: HandlerOptions,
+  exchange: Exchange,
+  view: NodeRequestView,
+  route: CompiledRoute,
+): void {
+  const ctx = exchange.ctx
+  if (ctx.aborted) return
+  const mirror = ctx.variant === 'primary' ? route.mirror : null
+  const tap = mirror !== null ? mirror.start(ctx, view) : null
+  let body = requestBody(ctx.req, opts.maxBodySize)
+  if (body !== null) {
+    if (mirror?.teeBody !== undefined) body = mirror.teeBody(ctx, body)
+    keepConnectionAfterUpload(ctx.req, body)
+    exchange.watchUpload(opts.bodyIdleTimeout, () => opts.refused('request_timeout', ctx.req, 'body idle'))
+  }
+  const balancer = balancerFor(route, ctx.variant)
+  exchange.forwarder = new ForwardHandler({
+    ctx,
+    res: exchange.res,
+    endpoint: balancer.pick(),
+    target: view.target,
+    method: view.method,
+    headers: upstreamHeadersFor(view, ctx, opts.trustForwarded),
+    body,
+    responseExtra: exchange.responseHeaders,
+    tap,
+    observer: opts.observer,
+    draining: opts.draining,
+    retryEndpoint: (failed) => balancer.other(failed),
+    refused: (kind, detail) => opts.refused(kind, ctx.req, detail),
+  })
+  exchange.forwarder.start()
 }
 
 /** Counts a chunked upload and fails it past limits.maxBodySize (Content-Length is checked up front). */

@@ -20,6 +20,29 @@ const HOP_BY_HOP = new Set([
 
 export const VIA = '1.1 turnout'
 
+/**
+ * Headers a peer's Connection list cannot remove: ones the proxy itself needs to route and frame the
+ * message, and ones end-to-end by definition (RFC 9110 §7.6.1: a sender must not list fields that
+ * are end-to-end; listing them would let a client strip Host or Authorization in front of the
+ * upstream, or an upstream strip the framing Turnout relies on).
+ */
+const NOT_REMOVABLE = new Set([
+  'host',
+  'authorization',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'cookie',
+  'set-cookie',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'via',
+  'traceparent',
+  'tracestate',
+])
+
 /** Names listed in Connection headers (lower-case), or null when there are none beyond the usual. */
 function connectionTokens(raw: readonly string[]): Set<string> | null {
   let tokens: Set<string> | null = null
@@ -27,7 +50,13 @@ function connectionTokens(raw: readonly string[]): Set<string> | null {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
       for (const t of raw[i + 1]!.split(',')) {
         const name = t.trim().toLowerCase()
-        if (name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') {
+        if (
+          name &&
+          name !== 'close' &&
+          name !== 'keep-alive' &&
+          name !== 'upgrade' &&
+          !NOT_REMOVABLE.has(name)
+        ) {
           tokens ??= new Set()
           tokens.add(name)
         }
@@ -49,6 +78,8 @@ export interface UpstreamHeaderInput {
   variant: string
   /** Headers to add (tracing context), flat list, or null; they replace client headers of the same name. */
   extra: readonly string[] | null
+  /** The authority of an absolute-form request target: it replaces the client's Host (RFC 9112 §3.2.2). */
+  authority?: string | null
 }
 
 /** Whether a flat name/value list has a header named `lower` (names in the list are lower-case). */
@@ -73,8 +104,8 @@ export function upstreamRequestHeaders(raw: readonly string[], input: UpstreamHe
     if (isHopByHop(lower, tokens)) continue
     switch (lower) {
       case 'host':
-        host = value
-        out.push(name, value)
+        host = input.authority ?? value
+        out.push(name, host)
         continue
       case 'x-forwarded-for':
         xff = xff === null ? value : `${xff}, ${value}`

@@ -10,24 +10,20 @@ export class NodeRequestView implements RequestView {
   /** Path and query as sent upstream (origin-form). */
   readonly target: string
   readonly method: string
+  /** The authority of an absolute-form target, which replaces Host upstream; null otherwise. */
+  readonly authority: string | null
   #cookie: string | undefined | null = null
 
   constructor(readonly req: IncomingMessage) {
     this.method = req.method ?? 'GET'
-    let target = req.url ?? '/'
-    if (target.charCodeAt(0) !== 47 /* / */) {
-      // absolute-form (a client talking to Turnout as a forward proxy) or "*"
-      try {
-        const u = new URL(target)
-        target = u.pathname + u.search
-      } catch {
-        target = '/'
-      }
-    }
-    this.target = target
-    const q = target.indexOf('?')
-    this.path = q === -1 ? target : target.slice(0, q)
-    this.host = normalizeHost(this.header('host'))
+    const url = req.url ?? '/'
+    const form = requestTargetForm(url)
+    this.target = form.target
+    this.authority = form.authority
+    const q = this.target.indexOf('?')
+    // `OPTIONS *` is about the host as a whole: it matches as the host's root.
+    this.path = q === -1 ? (this.target === '*' ? '/' : this.target) : this.target.slice(0, q)
+    this.host = normalizeHost(form.authority ?? this.header('host'))
   }
 
   header(name: string): string | undefined {
@@ -52,4 +48,28 @@ export class NodeRequestView implements RequestView {
     }
     return readCookie(this.#cookie, name)
   }
+}
+
+/**
+ * The origin-form target and, for absolute-form (`GET http://host/p HTTP/1.1`, a client talking to
+ * Turnout as a forward proxy), its authority, which replaces Host (RFC 9112 §3.2.2). The path is kept
+ * byte for byte as received: routing and the upstream see the same path, never a normalised one.
+ * The asterisk form (`OPTIONS *`) stays `*`.
+ */
+export function requestTargetForm(url: string): { target: string; authority: string | null } {
+  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return { target: url, authority: null }
+  const scheme = url.indexOf('://')
+  if (scheme === -1) return { target: url, authority: null }
+  const start = scheme + 3
+  let end = start
+  while (end < url.length) {
+    const c = url.charCodeAt(end)
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break
+    end++
+  }
+  const rest = url.slice(end)
+  const target = rest === '' || rest.charCodeAt(0) !== 47 ? `/${rest}` : rest
+  const at = url.lastIndexOf('@', end)
+  const authority = url.slice(at >= start ? at + 1 : start, end)
+  return { target, authority }
 }

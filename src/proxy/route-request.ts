@@ -2,22 +2,42 @@
 // the table snapshot, then decide the variant, recording both on the request context.
 import { randomUUID } from 'node:crypto'
 import { type DecideDeps, type Decision, decide } from '../routing/decide.js'
-import type { RouteTable } from '../routing/table.js'
+import type { CompiledRoute, RouteTable } from '../routing/table.js'
 import type { RequestContext } from './context.js'
 import { upstreamRequestHeaders } from './headers.js'
 import type { NodeRequestView } from './request-view.js'
 
 const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }
 
-/** The decision for a matched request, or null when no route matches (the caller answers 404). */
-export function routeRequest(table: RouteTable, view: NodeRequestView, ctx: RequestContext): Decision | null {
+/** Phase 1: the route for this request in the table snapshot, or null (the caller answers 404). */
+export function matchRoute(
+  table: RouteTable,
+  view: NodeRequestView,
+  ctx: RequestContext,
+): CompiledRoute | null {
   const route = table.find(view.host, view.path)
-  if (route === null) return null
   ctx.route = route
-  const decision = decide(route.policy, route.weight.canary, view, decideDeps)
+  return route
+}
+
+/**
+ * Phase 2: the variant (override > sticky > weight), recorded on the context. Returns the sticky
+ * Set-Cookie response header (flat name/value list) when a new sticky id was assigned, else null.
+ */
+export function decideVariant(
+  route: CompiledRoute,
+  view: NodeRequestView,
+  ctx: RequestContext,
+): string[] | null {
+  const decision: Decision = decide(route.policy, route.weight.canary, view, decideDeps)
   ctx.variant = decision.variant
   ctx.reason = decision.reason
-  return decision
+  const c = route.assignCookie
+  if (decision.assignedId === null || c === null) return null
+  return [
+    'set-cookie',
+    `${c.name}=${decision.assignedId}; Path=/; Max-Age=${c.maxAgeSeconds}; HttpOnly; SameSite=Lax`,
+  ]
 }
 
 /** The local 404 body for a request no route matches. */
@@ -37,5 +57,6 @@ export function upstreamHeadersFor(
     trustForwarded,
     variant: ctx.variant,
     extra: ctx.upstreamHeaders,
+    authority: view.authority,
   })
 }

@@ -12,7 +12,7 @@ import { type Observer, RequestContext } from './context.js'
 import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
-import { noRouteBody, routeRequest, upstreamHeadersFor } from './route-request.js'
+import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
 
 export interface UpgradeOptions {
   holder: TableHolder
@@ -55,11 +55,12 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     socket.on('error', () => socket.destroy())
     const ctx = new RequestContext(req, null, performance.now())
     const view = new NodeRequestView(req)
-    if (routeRequest(opts.holder.current, view, ctx) === null) {
+    const route = matchRoute(opts.holder.current, view, ctx)
+    if (route === null) {
       localAnswer(socket, 404, noRouteBody(view))
       return
     }
-    const route = ctx.route!
+    decideVariant(route, view, ctx)
     opts.observer.requestStart(ctx)
     let ended = false
     const end = () => {

@@ -628,8 +628,9 @@ export class RolloutManager {
       upstreamError() {},
       requestEnd(ctx) {
         const route = ctx.route
-        // A WebSocket tunnel's lifetime is not a request latency.
-        if (route === null || ctx.status === 101) return
+        // A WebSocket tunnel's lifetime is not a request latency; a request refused because of the
+        // client says nothing about the variant.
+        if (route === null || ctx.status === 101 || ctx.refused !== null) return
         const w = windows.get(route.name)
         if (w === undefined) return
         const v = ctx.variant === 'canary' ? w.canary : w.primary

@@ -1,5 +1,5 @@
-// The access log: one pino line per request, as an Observer. Upstream failures log at warn with the
-// error kind, so each failure is one structured line. `sample` (percent) thins successful lines.
+// The access log: one pino line per request, as an Observer. `sample` (percent) thins successful
+// lines. (Upstream failures get their own line whatever this setting: failure-log.ts.)
 import type { Logger } from 'pino'
 import type { Observer, RequestContext } from '../proxy/context.js'
 
@@ -8,18 +8,7 @@ export function accessLogObserver(logger: Logger, samplePercent = 100): Observer
   return {
     requestStart() {},
     upstreamAttempt() {},
-    upstreamError(ctx, kind, err) {
-      logger.warn(
-        {
-          route: ctx.route?.name,
-          variant: ctx.variant,
-          upstream: ctx.endpoint?.address,
-          kind,
-          err: err.message,
-        },
-        'upstream error',
-      )
-    },
+    upstreamError() {},
     requestEnd(ctx: RequestContext) {
       const failed = ctx.errorKind !== null || ctx.status >= 500 || ctx.aborted
       if (!failed && sample < 1 && Math.random() >= sample) return

@@ -11,6 +11,7 @@ import type { MirrorRecorder } from '../mirror/recorder.js'
 import { combineObservers, type Observer } from '../proxy/context.js'
 import type { CompiledRoute } from '../routing/table.js'
 import { accessLogObserver } from './access-log.js'
+import { rateLimitedWarn, upstreamErrorLog } from './failure-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
 import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
@@ -96,6 +97,7 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
   const observers: Observer[] = []
   if (registry !== null) observers.push(registry.observer)
   if (tracing !== null) observers.push(tracing.observer)
+  observers.push(upstreamErrorLog(rateLimitedWarn(logger, metrics, 'upstream_error')))
   if (config.accessLog.enabled) observers.push(accessLogObserver(logger, config.accessLog.sample))
 
   const tracer = tracing

@@ -52,8 +52,16 @@ export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
-export const CLIENT_ERROR_KINDS = ['bad_request', 'headers_too_large', 'request_timeout'] as const
+export const CLIENT_ERROR_KINDS = [
+  'bad_request',
+  'headers_too_large',
+  'request_timeout',
+  'not_implemented',
+  'version_not_supported',
+] as const
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
+export const SUPPRESSED_LOG_KINDS = ['upstream_error', 'client_error'] as const
+export type SuppressedLogKind = (typeof SUPPRESSED_LOG_KINDS)[number]
 export type CheckResult = 'pass' | 'fail' | 'inconclusive'
 
 /**
@@ -77,6 +85,8 @@ export interface Metrics {
   clientError(kind: ClientErrorKind): void
   /** Spans the tracer could not deliver (export failed, or the export queue was full). */
   droppedSpans(count: number): void
+  /** Log lines left out by a rate limit (an upstream failure storm), by the kind of line. */
+  logSuppressed(kind: SuppressedLogKind, count: number): void
   /** The rollout of a route entered `phase` (the gauge is 1 for it and 0 for the other phases). */
   rolloutPhase(route: string, phase: RolloutPhase): void
   /** The rollout's current step (0-based). */
@@ -94,6 +104,7 @@ export const noopMetrics: Metrics = {
   configReload() {},
   clientError() {},
   droppedSpans() {},
+  logSuppressed() {},
   rolloutPhase() {},
   rolloutStep() {},
   analysisCheck() {},
@@ -251,6 +262,7 @@ export class TurnoutMetrics implements Metrics {
   readonly observer: Observer
   readonly #reloads: Counter<'result'>
   readonly #clientErrors: Counter<'kind'>
+  readonly #logSuppressed: Counter<'kind'>
   readonly #droppedSpans: Counter<string>
   readonly #rolloutPhase: Gauge<'route' | 'phase'>
   readonly #rolloutStep: Gauge<'route'>
@@ -428,11 +440,18 @@ export class TurnoutMetrics implements Metrics {
     this.#reloads.inc({ result: 'error' }, 0)
     this.#clientErrors = new Counter({
       name: 'turnout_client_errors_total',
-      help: 'Client requests refused before routing: bad_request (400), headers_too_large (431), request_timeout (408).',
+      help: "Client requests refused because of the client, never counted as a variant's: bad_request (400), headers_too_large (431), request_timeout (408), not_implemented (501), version_not_supported (505).",
       labelNames: ['kind'],
       registers,
     })
     for (const kind of CLIENT_ERROR_KINDS) this.#clientErrors.inc({ kind }, 0)
+    this.#logSuppressed = new Counter({
+      name: 'turnout_log_lines_suppressed_total',
+      help: 'Log lines left out by the rate limit on failure lines (at most 20 a second per kind), by kind.',
+      labelNames: ['kind'],
+      registers,
+    })
+    for (const kind of SUPPRESSED_LOG_KINDS) this.#logSuppressed.inc({ kind }, 0)
     this.#droppedSpans = new Counter({
       name: 'turnout_telemetry_dropped_spans_total',
       help: 'Trace spans dropped: the export failed (endpoint down or refusing) or the export queue was full.',
@@ -479,6 +498,8 @@ export class TurnoutMetrics implements Metrics {
       requestEnd(ctx: RequestContext) {
         const s = self.stats(ctx.route!.name).variant(ctx.variant)
         s.inFlight--
+        // Refused because of the client: counted in turnout_client_errors_total, not as the variant's.
+        if (ctx.refused !== null) return
         bump(s.codes, ctx.status)
         // A WebSocket tunnel's lifetime is not a request latency.
         if (ctx.status !== 101) s.duration.observe((performance.now() - ctx.start) / 1000)
@@ -562,6 +583,10 @@ export class TurnoutMetrics implements Metrics {
 
   droppedSpans(count: number): void {
     if (count > 0) this.#droppedSpans.inc(count)
+  }
+
+  logSuppressed(kind: SuppressedLogKind, count: number): void {
+    if (count > 0) this.#logSuppressed.inc({ kind }, count)
   }
 
   rolloutPhase(route: string, phase: RolloutPhase): void {
