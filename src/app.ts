@@ -144,6 +144,13 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const observer = combineObservers([telemetry.observer, rollouts.observer])
 
   const clientErrorLine = rateLimitedWarn(logger, metrics, 'client_error')
+  const refused = (kind: ClientErrorKind, req: IncomingMessage, detail: string) => {
+    metrics.clientError(kind)
+    clientErrorLine(
+      { client: req.socket.remoteAddress, method: req.method, path: req.url, kind, err: detail },
+      'bad client request',
+    )
+  }
   let draining = false
   let ready = false
   const limits = config.limits
@@ -167,19 +174,18 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         maxBodySize: limits.maxBodySize ?? null,
         bodyIdleTimeout: limits.bodyIdleTimeout,
         draining: () => draining,
-        refused: (kind, req, detail) => {
-          metrics.clientError(kind)
-          clientErrorLine(
-            { client: req.socket.remoteAddress, method: req.method, path: req.url, kind, err: detail },
-            'bad client request',
-          )
-        },
+        refused,
       }),
       logger,
     ),
   )
   proxy.maxConnections = limits.maxConnections
-  const upgrades = createUpgradeHandler({ holder, observer, trustForwarded: config.trustForwardedHeaders })
+  const upgrades = createUpgradeHandler({
+    holder,
+    observer,
+    trustForwarded: config.trustForwardedHeaders,
+    refused,
+  })
   proxy.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
       upgrades(req, socket, head)

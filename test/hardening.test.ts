@@ -53,6 +53,12 @@ t.test('two Host headers: 400, nothing upstream, a client error and not a varian
   t.match(metrics, 'turnout_client_errors_total{kind="bad_request"} 1\n')
   t.notMatch(metrics, /turnout_requests_total\{[^}]*code="(400|502)"/, 'no variant request recorded')
   t.match(metrics, 'turnout_upstream_errors_total{route="a",variant="primary",kind="protocol"} 0\n')
+  const upgrade = await rawExchange(
+    turnout.url,
+    'GET /ws HTTP/1.1\r\nHost: a\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+  )
+  t.match(upgrade, /^HTTP\/1.1 400 /, 'an upgrade request is refused the same way')
+  t.equal(primary.seen.length, 0)
 })
 
 t.test('a flood of refused requests during a rollout leaves its analysis untouched', async (t) => {

@@ -29,6 +29,15 @@ export function classifyUpstreamError(err: Error): UpstreamErrorKind {
   return 'protocol'
 }
 
+/** undici's codes for a request it refuses to send as given (before any byte goes upstream). */
+const REFUSED_BEFORE_SENDING = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED'])
+
+/** True when undici refused the request itself: the client sent something it will not forward. */
+export function refusedBeforeSending(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code
+  return code !== undefined && REFUSED_BEFORE_SENDING.has(code)
+}
+
 export function statusForUpstreamError(kind: UpstreamErrorKind): 502 | 504 {
   return kind === 'timeout' ? 504 : 502
 }

@@ -8,7 +8,13 @@ import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { ASTERISK_PATH } from '../upstream/wire.js'
 import type { Observer, RequestContext } from './context.js'
-import { BodyTooLargeError, classifyUpstreamError, sendLocal, statusForUpstreamError } from './errors.js'
+import {
+  BodyTooLargeError,
+  classifyUpstreamError,
+  refusedBeforeSending,
+  sendLocal,
+  statusForUpstreamError,
+} from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
 import { relayInformational } from './informational.js'
 import type { ResponseTap } from './phases.js'
@@ -35,9 +41,6 @@ export interface ForwardRequest {
   /** undici refused to send the request because of what the client sent (counted as a client error). */
   refused: (kind: 'bad_request', detail: string) => void
 }
-
-/** undici's codes for a request it refuses to send as given (before any byte goes upstream). */
-const REFUSED_BEFORE_SENDING = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED'])
 
 export class ForwardHandler implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null
@@ -130,8 +133,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       return
     }
     const res = this.r.res
-    const code = (err as NodeJS.ErrnoException).code
-    if (this.#abort === null && code !== undefined && REFUSED_BEFORE_SENDING.has(code)) {
+    if (this.#abort === null && refusedBeforeSending(err)) {
       // Nothing reached the upstream: the client sent something undici will not forward.
       this.r.tap?.abort()
       ctx.refused = 'bad_request'

@@ -3,13 +3,14 @@
 // handler for a non-101 answer, so a refusing upstream leaves the client hanging. Here node:http's
 // 'upgrade' event meets undici's dispatch with `upgrade` set: a 101 splices the two sockets, any
 // other answer is relayed as a normal response, and a dead upstream gets a 502.
-import type { IncomingMessage } from 'node:http'
+import { type IncomingMessage, STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
+import { admit, type RefusalKind } from './admit.js'
 import { type Observer, RequestContext } from './context.js'
-import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
+import { classifyUpstreamError, refusedBeforeSending, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
 import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
@@ -18,6 +19,8 @@ export interface UpgradeOptions {
   holder: TableHolder
   observer: Observer
   trustForwarded: boolean
+  /** A request refused because of the client (counted in turnout_client_errors_total, logged). */
+  refused?: (kind: RefusalKind, req: IncomingMessage, detail: string) => void
 }
 
 function rawResponse(status: number, statusText: string, headers: readonly string[]): string {
@@ -28,7 +31,7 @@ function rawResponse(status: number, statusText: string, headers: readonly strin
 
 function localAnswer(socket: Duplex, status: number, body: Record<string, unknown>): void {
   const text = JSON.stringify(body)
-  const reason = status === 404 ? 'Not Found' : status === 504 ? 'Gateway Timeout' : 'Bad Gateway'
+  const reason = STATUS_CODES[status] ?? 'Error'
   socket.end(
     rawResponse(status, reason, [
       'content-type',
@@ -54,6 +57,12 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     socket.once('close', () => open.delete(socket))
     socket.on('error', () => socket.destroy())
     const ctx = new RequestContext(req, null, performance.now())
+    const refusal = admit(req)
+    if (refusal !== null) {
+      opts.refused?.(refusal.kind, req, refusal.detail)
+      localAnswer(socket, refusal.status, { error: refusal.error, detail: refusal.detail })
+      return
+    }
     const view = new NodeRequestView(req)
     const route = matchRoute(opts.holder.current, view, ctx)
     if (route === null) {
@@ -119,6 +128,13 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       },
       onError(err) {
         if (ctx.aborted || socket.destroyed) return
+        if (abortUpstream === null && ctx.status === 0 && refusedBeforeSending(err)) {
+          ctx.refused = 'bad_request'
+          opts.refused?.('bad_request', req, err.message)
+          ctx.status = 400
+          localAnswer(socket, 400, { error: 'bad_request', detail: err.message })
+          return
+        }
         const kind = classifyUpstreamError(err)
         opts.observer.upstreamError(ctx, kind, err)
         ctx.errorKind = kind
