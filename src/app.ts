@@ -8,7 +8,7 @@ import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
 import { assertAdminToken } from './admin/token-rule.js'
 import { compile } from './config/compile.js'
-import { ConfigError, formatProblem, loadConfigFile } from './config/load.js'
+import { ConfigError, formatProblem, loadConfigFile, loadedText } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from './config/watch.js'
 import { Mirror } from './mirror/index.js'
@@ -281,6 +281,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     const file = opts.configFile
     watcher = await watchConfigFile(file, () => void turnout.reload().catch(() => {}), {
       debounceMs: typeof opts.watch === 'object' ? opts.watch.debounceMs : undefined,
+      initialText: loadedText(opts.config),
       onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),
     })
   }

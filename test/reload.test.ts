@@ -1,13 +1,14 @@
 // Hot reload: the config file is watched (editors that rename included), SIGHUP reloads it, an
 // invalid file changes nothing, rollout state survives, and reloads under load lose no request.
 import { spawn } from 'node:child_process'
-import { rename, writeFile } from 'node:fs/promises'
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startTurnout, type Turnout } from '../src/app.js'
 import { loadConfigFile } from '../src/config/load.js'
+import type { Config } from '../src/config/schema.js'
 import { until } from './helpers/load.js'
 import { memoryLogger } from './helpers/turnout.js'
 import { startSampleUpstreams } from './helpers/upstream.js'
@@ -50,10 +51,10 @@ routes:
 ${extra}`
 }
 
-async function start(t: Test, file: string, opts: { watch?: boolean } = {}) {
+async function start(t: Test, file: string, opts: { watch?: boolean; config?: Config } = {}) {
   const { logger, lines } = memoryLogger()
   const turnout = await startTurnout({
-    config: await loadConfigFile(file),
+    config: opts.config ?? (await loadConfigFile(file)),
     configFile: file,
     logger,
     watch: opts.watch === false ? false : { debounceMs: 50 },
@@ -117,6 +118,47 @@ t.test('the watched file: changes apply, editor renames too, an invalid file cha
   const before = (await reloadCounts(turnout)).success
   await turnout.reload() // SIGHUP with an unchanged file: still a reload
   t.equal((await reloadCounts(turnout)).success, before + 1, 'an unchanged file still counts')
+})
+
+t.test('ten in-place writes, ten renames and ten symlink swaps in a row: every change applies', async (t) => {
+  const { primary, canary } = await startSampleUpstreams(t)
+  const dir = t.testdir({})
+  // Kubernetes mounts a ConfigMap as turnout.yaml -> ..data/turnout.yaml, ..data -> ..<timestamp>/,
+  // and swaps ..data atomically (a new symlink renamed over it).
+  let version = 0
+  const publish = async (weight: number) => {
+    version++
+    const target = join(dir, `..v${version}`)
+    await mkdir(target)
+    await writeFile(join(target, 'turnout.yaml'), yaml(primary.url, canary.url, weight))
+    await symlink(`..v${version}`, join(dir, '..data_tmp'))
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'))
+  }
+  await publish(0)
+  const file = join(dir, 'turnout.yaml')
+  await symlink(join('..data', 'turnout.yaml'), file)
+  const config = await loadConfigFile(file)
+  // A change between reading the config and watching it is not lost.
+  await publish(1)
+  const { turnout } = await start(t, file, { config })
+  t.ok(await until(() => weightOf(turnout) === 1), 'a change made before the watch started applies')
+  for (let w = 10; w < 20; w++) {
+    await publish(w)
+    t.ok(await until(() => weightOf(turnout) === w), `symlink swap to ${w}`)
+  }
+  const plain = join(dir, 'plain.yaml')
+  await writeFile(plain, yaml(primary.url, canary.url, 0))
+  const second = await start(t, plain)
+  for (let w = 20; w < 30; w++) {
+    await writeFile(plain, yaml(primary.url, canary.url, w))
+    t.ok(await until(() => weightOf(second.turnout) === w), `in-place write to ${w}`)
+  }
+  for (let w = 30; w < 40; w++) {
+    await writeFile(join(dir, '.plain.yaml.swp'), yaml(primary.url, canary.url, w))
+    await rename(join(dir, '.plain.yaml.swp'), plain)
+    t.ok(await until(() => weightOf(second.turnout) === w), `rename over the file to ${w}`)
+  }
+  t.equal(config.routes[0]!.split.canary, 0)
 })
 
 t.test('SIGHUP reloads the config file of a running turnout', async (t) => {

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net'
 import { AggregatorRegistry } from 'prom-client'
 import { AdminError, type AdminRequest, AdminServer } from '../admin/server.js'
 import { assertAdminToken } from '../admin/token-rule.js'
-import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
+import { ConfigError, formatProblem, loadConfigFile, loadedText } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from '../config/watch.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
@@ -406,6 +406,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   process.on('SIGHUP', onHup)
   const file = opts.configFile
   watcher = await watchConfigFile(file, reload, {
+    initialText: loadedText(opts.config),
     onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),
   })
   // Workers run this same command line (bin + argv); WORKER_ID_ENV tells them apart.

@@ -40,6 +40,14 @@ export function formatPath(path: readonly PathKey[]): string {
   return out
 }
 
+/** The file text each config loaded from a file was parsed from (what a watcher compares against). */
+const sourceTexts = new WeakMap<Config, string>()
+
+/** The text `config` was loaded from by loadConfigFile, or undefined for a config built otherwise. */
+export function loadedText(config: Config): string | undefined {
+  return sourceTexts.get(config)
+}
+
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string
   try {
@@ -49,7 +57,9 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
       { file, line: 1, col: 1, path: '', message: `cannot read file (${(err as Error).message})` },
     ])
   }
-  return parseConfig(text, file, env)
+  const config = parseConfig(text, file, env)
+  sourceTexts.set(config, text)
+  return config
 }
 
 /** Parses and validates config text; throws `ConfigError` with every problem found. */
