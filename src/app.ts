@@ -138,7 +138,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const metrics: Metrics = telemetry.metrics
   const rollouts = new RolloutManager({ holder, logger, metrics })
   const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
-  const observer = combineObservers([telemetry.observer, rollouts.observer])
+  const observer = combineObservers([telemetry.observer, rollouts.observer], telemetry.observerErrors)
 
   let draining = false
   let ready = false

@@ -623,6 +623,7 @@ export class RolloutManager {
     )
     const windows = this.#windows
     this.observer = {
+      name: 'rollout',
       requestStart() {},
       upstreamAttempt() {},
       upstreamError() {},

@@ -6,6 +6,7 @@ import type { Observer, RequestContext } from '../proxy/context.js'
 export function accessLogObserver(logger: Logger, samplePercent = 100): Observer {
   const sample = samplePercent / 100
   return {
+    name: 'access_log',
     requestStart() {},
     upstreamAttempt() {},
     upstreamError(ctx, kind, err) {

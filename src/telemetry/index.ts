@@ -8,18 +8,22 @@
 import type { AdminServer } from '../admin/server.js'
 import type { Config } from '../config/schema.js'
 import type { MirrorRecorder } from '../mirror/recorder.js'
-import { combineObservers, type Observer } from '../proxy/context.js'
+import { combineObservers, type Observer, type ObserverErrorSink } from '../proxy/context.js'
 import type { CompiledRoute } from '../routing/table.js'
 import { accessLogObserver } from './access-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
+import { observerErrorReporter } from './observer-errors.js'
 import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
 
 export type { Metrics } from './metrics.js'
 export { TelemetryConfigError } from './tracing.js'
 
 export interface Telemetry {
+  /** Metrics, traces and access log, each call isolated (see combineObservers). */
   observer: Observer
+  /** Counts and logs (rate-limited) an exception a request observer threw. */
+  observerErrors: ObserverErrorSink
   /** Recording handle for reloads, rollouts and the like (no-op when metrics are disabled). */
   metrics: Metrics
   /** What the mirror reports: its metric families and a CLIENT span per mirror when tracing is on. */
@@ -107,8 +111,10 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
     ...(tracer !== null ? { mirrorStart: (ctx, info) => tracer.startMirrorSpan(ctx, info) } : {}),
   }
 
+  const observerErrors = observerErrorReporter(logger, metrics)
   return {
-    observer: combineObservers(observers),
+    observer: combineObservers(observers, observerErrors),
+    observerErrors,
     metrics,
     mirrorRecorder,
     tracing: tracing?.settings ?? null,

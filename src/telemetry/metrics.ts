@@ -83,6 +83,8 @@ export interface Metrics {
   rolloutStep(route: string, step: number): void
   /** One analysis check was judged for an interval. `check` is the check's configured name. */
   analysisCheck(route: string, check: string, result: CheckResult): void
+  /** A request observer (metrics, tracing, access_log, rollout) threw; the request carried on. */
+  observerError(observer: string): void
 }
 
 export const noopMetrics: Metrics = {
@@ -97,6 +99,7 @@ export const noopMetrics: Metrics = {
   rolloutPhase() {},
   rolloutStep() {},
   analysisCheck() {},
+  observerError() {},
 }
 
 /** Bucket counts (not cumulative; the last slot is +Inf), sum and count of one histogram series. */
@@ -255,6 +258,7 @@ export class TurnoutMetrics implements Metrics {
   readonly #rolloutPhase: Gauge<'route' | 'phase'>
   readonly #rolloutStep: Gauge<'route'>
   readonly #checks: Counter<'route' | 'check' | 'result'>
+  readonly #observerErrors: Counter<'observer'>
 
   constructor(readonly opts: MetricsRegistryOptions) {
     const registers = [this.registry]
@@ -456,6 +460,12 @@ export class TurnoutMetrics implements Metrics {
       labelNames: ['route', 'check', 'result'],
       registers,
     })
+    this.#observerErrors = new Counter({
+      name: 'turnout_observer_errors_total',
+      help: 'Exceptions thrown by a request observer (metrics, tracing, access_log, rollout); the request and the other observers carried on.',
+      labelNames: ['observer'],
+      registers,
+    })
 
     if (opts.processMetrics !== false) {
       collectDefaultMetrics({ register: this.registry, prefix: 'turnout_' })
@@ -467,6 +477,7 @@ export class TurnoutMetrics implements Metrics {
     }
 
     this.observer = {
+      name: 'metrics',
       requestStart(ctx: RequestContext) {
         const s = self.stats(ctx.route!.name).variant(ctx.variant)
         s.inFlight++
@@ -574,5 +585,9 @@ export class TurnoutMetrics implements Metrics {
 
   analysisCheck(route: string, check: string, result: CheckResult): void {
     this.#checks.inc({ route, check, result })
+  }
+
+  observerError(observer: string): void {
+    this.#observerErrors.inc({ observer })
   }
 }

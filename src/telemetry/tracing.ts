@@ -579,6 +579,7 @@ export function createTracing(settings: TracingSettings, deps: TracingDeps): Tra
   }
 
   const observer: Observer = {
+    name: 'tracing',
     requestStart(ctx) {
       try {
         const req = ctx.req
