@@ -115,7 +115,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
 
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
-  const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
+  const telemetry = await createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
   const mirror = new Mirror({
     recorder: telemetry.mirrorRecorder,
     trustForwarded: config.trustForwardedHeaders,

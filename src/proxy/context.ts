@@ -24,7 +24,10 @@ export class RequestContext {
   fault: FaultKind | null = null
   /** The client closed the connection before the response finished. */
   aborted = false
-  /** Extra request headers for the upstream (flat name/value list), e.g. traceparent from tracing. */
+  /**
+   * Extra request headers for the upstream (flat name/value list), e.g. traceparent from tracing;
+   * read per upstream attempt, after Observer.upstreamAttempt.
+   */
   upstreamHeaders: string[] | null = null
   /** Free slot for the observer (span handles and the like). */
   observerState: unknown = null
@@ -48,7 +51,11 @@ export interface Observer {
   readonly name?: string
   /** A route matched and the variant is decided; the upstream has not been called yet. */
   requestStart(ctx: RequestContext): void
-  /** An upstream attempt begins (attempt 1, or 2 for the one retry on a fresh connection). */
+  /**
+   * An upstream attempt begins (attempt 1, or 2 for the one retry on a fresh connection). The
+   * forward phase builds this attempt's upstream headers after this call, from ctx.upstreamHeaders:
+   * an observer may set them here (tracing names this attempt's CLIENT span in traceparent).
+   */
   upstreamAttempt(ctx: RequestContext, attempt: number): void
   /** The upstream attempt failed before or during the response. */
   upstreamError(ctx: RequestContext, kind: UpstreamErrorKind, err: Error): void

@@ -20,7 +20,11 @@ export interface ForwardRequest {
   /** Path and query, origin-form. */
   target: string
   method: string
-  headers: string[]
+  /**
+   * The header list for one attempt, built after the observer's upstreamAttempt (which may set
+   * ctx.upstreamHeaders for it: a retry carries its own traceparent).
+   */
+  headers: () => string[]
   body: Readable | null
   /** Extra response headers from Turnout (sticky Set-Cookie, fault marker), flat list, or null. */
   responseExtra: string[] | null
@@ -53,7 +57,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       {
         path: this.#endpoint.basePath + this.r.target,
         method: this.r.method as Dispatcher.HttpMethod,
-        headers: this.r.headers,
+        headers: this.r.headers(),
         body: this.r.body,
         headersTimeout: route.timeouts.response,
         bodyTimeout: route.timeouts.idle,

@@ -86,7 +86,6 @@ export function createRequestHandler(
       else if (contentLength !== undefined && contentLength !== '0') body = req
       if (body !== null && route.mirror?.teeBody !== undefined && ctx.variant === 'primary')
         body = route.mirror.teeBody(ctx, body as import('node:stream').Readable)
-      const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
       const balancer = balancerFor(route, ctx.variant)
       forwarder = new ForwardHandler({
         ctx,
@@ -94,7 +93,7 @@ export function createRequestHandler(
         endpoint: balancer.pick(),
         target: view.target,
         method: view.method,
-        headers,
+        headers: () => upstreamHeadersFor(view, ctx, opts.trustForwarded),
         body: body as import('node:stream').Readable | null,
         responseExtra,
         tap,

@@ -1,7 +1,9 @@
 // The access log: one pino line per request, as an Observer. Upstream failures log at warn with the
 // error kind, so each failure is one structured line. `sample` (percent) thins successful lines.
+// The path's query goes through the same redaction as span attributes (telemetry/redact.ts).
 import type { Logger } from 'pino'
 import type { Observer, RequestContext } from '../proxy/context.js'
+import { redactTarget } from './redact.js'
 
 export function accessLogObserver(logger: Logger, samplePercent = 100): Observer {
   const sample = samplePercent / 100
@@ -30,7 +32,8 @@ export function accessLogObserver(logger: Logger, samplePercent = 100): Observer
         variant: ctx.route ? ctx.variant : null,
         reason: ctx.route ? ctx.reason : null,
         method: req.method,
-        path: req.url,
+        // Signed-URL credentials redacted as in traces.
+        path: req.url === undefined ? undefined : redactTarget(req.url),
         status: ctx.status,
         bytes: ctx.bytesOut,
         durationMs: Math.round((performance.now() - ctx.start) * 1000) / 1000,

@@ -14,10 +14,11 @@ import { accessLogObserver } from './access-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
 import { observerErrorReporter } from './observer-errors.js'
-import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
+import { resolveTracingSettings, type TracingSettings } from './tracing/settings.js'
+import type { TracingHandle } from './tracing/types.js'
 
 export type { Metrics } from './metrics.js'
-export { TelemetryConfigError } from './tracing.js'
+export { TelemetryConfigError } from './tracing/settings.js'
 
 export interface Telemetry {
   /** Metrics, traces and access log, each call isolated (see combineObservers). */
@@ -56,8 +57,15 @@ function throttled(fn: (count: number) => void, everyMs = 60_000): (count: numbe
   }
 }
 
-/** Throws TelemetryConfigError when an OTEL_* variable cannot be read. */
-export function createTelemetry(config: Config, logger: Logger, opts: TelemetryOptions = {}): Telemetry {
+/**
+ * Throws TelemetryConfigError when an OTEL_* variable cannot be read. The OpenTelemetry SDK is
+ * imported only when tracing is on (it costs a few hundred ms of start-up otherwise spent by all).
+ */
+export async function createTelemetry(
+  config: Config,
+  logger: Logger,
+  opts: TelemetryOptions = {},
+): Promise<Telemetry> {
   const settings = resolveTracingSettings(config.tracing, opts.env ?? process.env)
   const table = opts.table ?? (() => ({ routes: [] }))
 
@@ -75,6 +83,7 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
     const warnError = throttled((count) =>
       logger.warn({ count }, 'tracing internal errors (spans may be incomplete)'),
     )
+    const { createTracing } = await import('./tracing/observer.js')
     tracing = createTracing(settings, {
       onDropped: (count) => {
         metrics.droppedSpans(count)
