@@ -13,8 +13,8 @@ import type { Observer } from '../proxy/context.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { RouteTable } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
-import { type Metrics, noopMetrics } from '../telemetry/metrics.js'
 import { type CheckOutcome, judge, overall } from './analysis.js'
+import { noopRolloutMetrics, type RolloutMetrics } from './phases.js'
 import { queryPrometheus } from './prometheus.js'
 import { type Gate, type Phase, type RolloutState, readStateFile, StateWriter } from './state-file.js'
 import { callWebhooks, describeResult, type WebhookPayload, type WebhookResult } from './webhooks.js'
@@ -59,8 +59,8 @@ export function stepsFor(cfg: Pick<RolloutConfig, 'steps' | 'stepWeight' | 'maxW
   return steps
 }
 
-/** The part of the telemetry's recording handle the rollouts use. */
-export type RolloutMetrics = Pick<Metrics, 'rolloutPhase' | 'rolloutStep' | 'analysisCheck'>
+/** What the rollouts record (telemetry's Metrics implements it). */
+export type { RolloutMetrics } from './phases.js'
 
 export interface ControllerDeps {
   holder: TableHolder
@@ -617,7 +617,7 @@ export class RolloutManager {
   constructor(opts: ManagerOptions) {
     this.#holder = opts.holder
     this.#logger = opts.logger
-    this.#metrics = opts.metrics ?? noopMetrics
+    this.#metrics = opts.metrics ?? noopRolloutMetrics
     this.#writer = new StateWriter((file, err) =>
       this.#logger.error({ stateFile: file, err: err.message }, 'cannot write the rollout state file'),
     )

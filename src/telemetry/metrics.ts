@@ -23,6 +23,8 @@ import {
 } from 'prom-client'
 import type { Variant } from '../config/schema.js'
 import type { FaultKind, Observer, RequestContext, UpstreamErrorKind } from '../proxy/context.js'
+import { ROLLOUT_PHASES, type RolloutMetrics, type RolloutPhase } from '../rollout/phases.js'
+import type { CheckResult } from '../rollout/stats.js'
 import type { Reason } from '../routing/decide.js'
 import type { CompiledRoute } from '../routing/table.js'
 
@@ -37,31 +39,20 @@ export const FAULT_KINDS: readonly FaultKind[] = ['delay', 'abort']
 export const MIRROR_DROP_REASONS = ['in_flight_limit', 'body_too_large', 'timeout', 'upstream_error'] as const
 export const COMPARISON_RESULTS = ['match', 'mismatch', 'noise'] as const
 export const MISMATCH_FIELDS = ['status', 'header', 'body'] as const
-export const ROLLOUT_PHASES = [
-  'idle',
-  'waiting',
-  'progressing',
-  'paused',
-  'promoting',
-  'succeeded',
-  'aborted',
-] as const
 
 export type MirrorDropReason = (typeof MIRROR_DROP_REASONS)[number]
 export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
 export const CLIENT_ERROR_KINDS = ['bad_request', 'headers_too_large', 'request_timeout'] as const
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
-export type CheckResult = 'pass' | 'fail' | 'inconclusive'
 
 /**
  * The recording handle other parts of Turnout use (mirror, config reload, tracing, rollout). Every
  * method is cheap and never throws; with `metrics.enabled: false` it is `noopMetrics`.
  * Live requests are recorded by `Metrics.observer`, not through these methods.
  */
-export interface Metrics {
+export interface Metrics extends RolloutMetrics {
   readonly enabled: boolean
   /** A mirrored (shadow) request got an answer: its status and duration (seconds). */
   mirrorRequest(route: string, variant: Variant, code: number, seconds: number): void
@@ -77,12 +68,7 @@ export interface Metrics {
   clientError(kind: ClientErrorKind): void
   /** Spans the tracer could not deliver (export failed, or the export queue was full). */
   droppedSpans(count: number): void
-  /** The rollout of a route entered `phase` (the gauge is 1 for it and 0 for the other phases). */
-  rolloutPhase(route: string, phase: RolloutPhase): void
-  /** The rollout's current step (0-based). */
-  rolloutStep(route: string, step: number): void
-  /** One analysis check was judged for an interval. `check` is the check's configured name. */
-  analysisCheck(route: string, check: string, result: CheckResult): void
+  // rolloutPhase, rolloutStep, analysisCheck: see RolloutMetrics (rollout/phases.ts).
   /** A request observer (metrics, tracing, access_log, rollout) threw; the request carried on. */
   observerError(observer: string): void
 }
