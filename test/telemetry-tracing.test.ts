@@ -14,7 +14,11 @@ import { main } from '../src/cli/main.js'
 import { parseConfig } from '../src/config/load.js'
 import { redactQuery, redactTarget } from '../src/telemetry/redact.js'
 import { splitHostPort } from '../src/telemetry/tracing/observer.js'
-import { resolveTracingSettings, TelemetryConfigError } from '../src/telemetry/tracing/settings.js'
+import {
+  parseKeyPairs,
+  resolveTracingSettings,
+  TelemetryConfigError,
+} from '../src/telemetry/tracing/settings.js'
 import { memoryLogger } from './helpers/turnout.js'
 import { freePort, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
@@ -705,6 +709,13 @@ t.test('helpers', async (t) => {
   t.equal(redactTarget('/p?x=1&sig=a'), '/p?x=1&sig=REDACTED')
   t.equal(redactTarget('/p/sig=a'), '/p/sig=a', 'only the query is redacted')
   t.equal(redactTarget('/p'), '/p')
+  // OTEL_RESOURCE_ATTRIBUTES / OTEL_EXPORTER_OTLP_HEADERS: W3C Baggage lists, as the SDK reads them
+  t.same(parseKeyPairs(' a = 1 ,b=x%20y;meta=1,=novalue,nokey,c=,d=%E0%A4%A,e==f'), {
+    a: '1',
+    b: 'x y',
+    e: '=f',
+  })
+  t.same(parseKeyPairs(undefined), {})
   t.same(splitHostPort('example.com:8080'), { host: 'example.com', port: 8080 })
   t.same(splitHostPort('example.com'), { host: 'example.com', port: null })
   t.same(splitHostPort('[::1]:9000'), { host: '::1', port: 9000 })
