@@ -118,7 +118,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
 
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
-  const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
+  const telemetry = await createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
   const mirror = new Mirror({
     recorder: telemetry.mirrorRecorder,
     trustForwarded: config.trustForwardedHeaders,
@@ -141,7 +141,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const metrics: Metrics = telemetry.metrics
   const rollouts = new RolloutManager({ holder, logger, metrics })
   const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
-  const observer = combineObservers([telemetry.observer, rollouts.observer])
+  const observer = combineObservers([telemetry.observer, rollouts.observer], telemetry.observerErrors)
 
   const clientErrorLine = rateLimitedWarn(logger, metrics, 'client_error')
   const refused = (kind: ClientErrorKind, req: IncomingMessage, detail: string) => {

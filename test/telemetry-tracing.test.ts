@@ -3,7 +3,7 @@
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -12,12 +12,14 @@ import { request } from 'undici'
 import { startTurnout, type Turnout } from '../src/app.js'
 import { main } from '../src/cli/main.js'
 import { parseConfig } from '../src/config/load.js'
+import { redactQuery, redactTarget } from '../src/telemetry/redact.js'
+import { splitHostPort } from '../src/telemetry/tracing/observer.js'
 import {
-  redactQuery,
+  parseKeyPairs,
   resolveTracingSettings,
-  splitHostPort,
   TelemetryConfigError,
-} from '../src/telemetry/tracing.js'
+} from '../src/telemetry/tracing/settings.js'
+import { memoryLogger } from './helpers/turnout.js'
 import { freePort, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 // ---------- helpers ----------
@@ -405,6 +407,105 @@ t.test('a mirrored request gets its own CLIENT span in the same trace', async (t
   t.same(traceparents(canary.seen[0]!.rawHeaders), [`00-${CLIENT_TRACE}-${mirror.spanId}-01`])
 })
 
+/**
+ * A raw upstream that resets its first connection once the request head arrived (before any byte of
+ * answer: Turnout's one-retry-on-reset path) and answers 200 on later ones; records each head.
+ */
+async function resetOnceUpstream(t: Test): Promise<{ url: string; heads: string[] }> {
+  const heads: string[] = []
+  const sockets: Socket[] = []
+  const server = createNetServer((socket) => {
+    sockets.push(socket)
+    const first = sockets.length === 1
+    let buf = ''
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('latin1')
+      if (!buf.includes('\r\n\r\n')) return
+      heads.push(buf)
+      buf = ''
+      if (first) socket.resetAndDestroy()
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, heads }
+}
+
+function traceparentIn(head: string): string | undefined {
+  return /^traceparent: (.*)$/im.exec(head)?.[1]?.trim()
+}
+
+t.test("a retried request names each attempt's own CLIENT span upstream", async (t) => {
+  const upstream = await resetOnceUpstream(t)
+  const receiver = await startReceiver(t)
+  const turnout = await start(
+    t,
+    [{ name: 'flaky', primary: { endpoints: [upstream.url] } }],
+    { enabled: true, endpoint: receiver.url },
+    FAST,
+  )
+  t.equal(
+    await get(`${turnout.url}/r`, { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` }),
+    200,
+    'the retry answered',
+  )
+  t.equal(upstream.heads.length, 2, 'two attempts reached the upstream')
+  const spans = await until('three spans', () =>
+    receiver.spans().length >= 3 ? receiver.spans() : undefined,
+  )
+  const server = spans.find((s) => s.kind === SERVER)!
+  const clients = spans.filter((s) => s.kind === CLIENT)
+  t.equal(clients.length, 2, 'one CLIENT span per attempt')
+  const first = clients.find((s) => attr(s, 'http.request.resend_count') === undefined)!
+  const second = clients.find((s) => attr(s, 'http.request.resend_count') === 1)!
+  t.ok(first && second, 'the first attempt and the resend')
+  t.equal(attr(first, 'error.type'), 'reset')
+  t.equal(attr(second, 'http.response.status_code'), 200)
+  for (const c of clients) t.equal(c.parentSpanId, server.spanId)
+  const sent = upstream.heads.map(traceparentIn)
+  t.same(sent, [`00-${CLIENT_TRACE}-${first.spanId}-01`, `00-${CLIENT_TRACE}-${second.spanId}-01`])
+  t.not(sent[0], sent[1], 'the retry carries a different parent span id')
+  for (const head of upstream.heads) t.equal(head.match(/^traceparent:/gim)?.length, 1, 'one traceparent')
+})
+
+t.test('access log and spans redact signed-URL query values the same way', async (t) => {
+  const { primary, canary } = await upstreams(t)
+  const receiver = await startReceiver(t)
+  const { logger, lines } = memoryLogger()
+  const config = parseConfig(
+    JSON.stringify({
+      listen: '127.0.0.1:0',
+      admin: { listen: '127.0.0.1:0' },
+      tracing: { enabled: true, endpoint: receiver.url },
+      routes: [route(primary, canary)],
+    }),
+    'test',
+  )
+  const turnout = await startTurnout({ config, logger, env: FAST })
+  t.teardown(() => turnout.close())
+  const target = '/dl/file?a=1&Signature=s3cr3t&X-Goog-Signature=g00g&sig=abc&AWSAccessKeyId=AKIA'
+  t.equal(await get(`${turnout.url}${target}`), 200)
+  const spans = await until('two spans', () => (receiver.spans().length >= 2 ? receiver.spans() : undefined))
+  const server = spans.find((s) => s.kind === SERVER)!
+  const client = spans.find((s) => s.kind === CLIENT)!
+  const line = await until('the access log line', () => lines.find((l) => l.msg === 'request'))
+  const expected =
+    '/dl/file?a=1&Signature=REDACTED&X-Goog-Signature=REDACTED&sig=REDACTED&AWSAccessKeyId=REDACTED'
+  t.equal(line.path, expected)
+  t.equal(`/dl/file?${attr(server, 'url.query')}`, expected)
+  t.equal(attr(client, 'url.full'), `${primary.url}${expected}`)
+  const logged = JSON.stringify(lines)
+  for (const secret of ['s3cr3t', 'g00g', 'abc', 'AKIA'])
+    t.notOk(logged.includes(secret), `${secret} not logged`)
+  t.equal(primary.seen[0]!.url, target, 'the upstream still gets the real query')
+})
+
 // ---------- a collector that is down or stuck ----------
 
 t.test('a down endpoint never fails requests; its spans are counted as dropped', async (t) => {
@@ -605,6 +706,16 @@ t.test('helpers', async (t) => {
     'a=1&Signature=REDACTED&b=2&X-Goog-Signature=REDACTED&AWSAccessKeyId=REDACTED',
   )
   t.equal(redactQuery('design=1&signature=kept'), 'design=1&signature=kept')
+  t.equal(redactTarget('/p?x=1&sig=a'), '/p?x=1&sig=REDACTED')
+  t.equal(redactTarget('/p/sig=a'), '/p/sig=a', 'only the query is redacted')
+  t.equal(redactTarget('/p'), '/p')
+  // OTEL_RESOURCE_ATTRIBUTES / OTEL_EXPORTER_OTLP_HEADERS: W3C Baggage lists, as the SDK reads them
+  t.same(parseKeyPairs(' a = 1 ,b=x%20y;meta=1,=novalue,nokey,c=,d=%E0%A4%A,e==f'), {
+    a: '1',
+    b: 'x y',
+    e: '=f',
+  })
+  t.same(parseKeyPairs(undefined), {})
   t.same(splitHostPort('example.com:8080'), { host: 'example.com', port: 8080 })
   t.same(splitHostPort('example.com'), { host: 'example.com', port: null })
   t.same(splitHostPort('[::1]:9000'), { host: '::1', port: 9000 })

@@ -31,7 +31,10 @@ export class RequestContext {
    * is counted in turnout_client_errors_total and kept out of the variant's golden signals.
    */
   refused: RefusalKind | null = null
-  /** Extra request headers for the upstream (flat name/value list), e.g. traceparent from tracing. */
+  /**
+   * Extra request headers for the upstream (flat name/value list), e.g. traceparent from tracing;
+   * read per upstream attempt, after Observer.upstreamAttempt.
+   */
   upstreamHeaders: string[] | null = null
   /** Free slot for the observer (span handles and the like). */
   observerState: unknown = null
@@ -47,18 +50,30 @@ export class RequestContext {
 
 /**
  * The one narrow interface between the request path and telemetry (metrics, traces, access log,
- * rollout windows). Implementations must never throw and must be cheap: they run on every request.
+ * rollout windows). Implementations should never throw and must be cheap: they run on every request.
+ * The request path only ever calls an observer through combineObservers(), which isolates each call.
  */
 export interface Observer {
+  /** Names the observer in turnout_observer_errors_total and in the log (e.g. `tracing`). */
+  readonly name?: string
   /** A route matched and the variant is decided; the upstream has not been called yet. */
   requestStart(ctx: RequestContext): void
-  /** An upstream attempt begins (attempt 1, or 2 for the one retry on a fresh connection). */
+  /**
+   * An upstream attempt begins (attempt 1, or 2 for the one retry on a fresh connection). The
+   * forward phase builds this attempt's upstream headers after this call, from ctx.upstreamHeaders:
+   * an observer may set them here (tracing names this attempt's CLIENT span in traceparent).
+   */
   upstreamAttempt(ctx: RequestContext, attempt: number): void
   /** The upstream attempt failed before or during the response. */
   upstreamError(ctx: RequestContext, kind: UpstreamErrorKind, err: Error): void
   /** The exchange is over: response finished, or the client went away. Called exactly once. */
   requestEnd(ctx: RequestContext): void
 }
+
+export type ObserverHook = 'requestStart' | 'upstreamAttempt' | 'upstreamError' | 'requestEnd'
+
+/** Told about every exception an observer threw (the request carried on without it). */
+export type ObserverErrorSink = (observer: string, hook: ObserverHook, err: unknown) => void
 
 export const noopObserver: Observer = {
   requestStart() {},
@@ -67,22 +82,57 @@ export const noopObserver: Observer = {
   requestEnd() {},
 }
 
-/** Fans out to several observers; a throwing observer is isolated from the others and the request. */
-export function combineObservers(list: readonly Observer[]): Observer {
+/**
+ * Fans out to the observers in order. Every call is isolated, also for a single observer: a throw is
+ * handed to `onError` and neither the other observers, the request nor the process see it (some
+ * hooks run in socket 'close' listeners, outside any request guard, where a throw would be uncaught).
+ */
+export function combineObservers(list: readonly Observer[], onError: ObserverErrorSink): Observer {
   if (list.length === 0) return noopObserver
-  if (list.length === 1) return list[0]!
+  const names = list.map((o, i) => o.name ?? `observer_${i}`)
+  const failed = (i: number, hook: ObserverHook, err: unknown) => {
+    try {
+      onError(names[i]!, hook, err)
+    } catch {
+      // A failing error sink must not undo the isolation.
+    }
+  }
   return {
     requestStart(ctx) {
-      for (const o of list) o.requestStart(ctx)
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i]!.requestStart(ctx)
+        } catch (err) {
+          failed(i, 'requestStart', err)
+        }
+      }
     },
     upstreamAttempt(ctx, attempt) {
-      for (const o of list) o.upstreamAttempt(ctx, attempt)
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i]!.upstreamAttempt(ctx, attempt)
+        } catch (err) {
+          failed(i, 'upstreamAttempt', err)
+        }
+      }
     },
     upstreamError(ctx, kind, err) {
-      for (const o of list) o.upstreamError(ctx, kind, err)
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i]!.upstreamError(ctx, kind, err)
+        } catch (e) {
+          failed(i, 'upstreamError', e)
+        }
+      }
     },
     requestEnd(ctx) {
-      for (const o of list) o.requestEnd(ctx)
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i]!.requestEnd(ctx)
+        } catch (err) {
+          failed(i, 'requestEnd', err)
+        }
+      }
     },
   }
 }

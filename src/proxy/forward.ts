@@ -28,7 +28,11 @@ export interface ForwardRequest {
   /** Path and query, origin-form. */
   target: string
   method: string
-  headers: string[]
+  /**
+   * The header list for one attempt, built after the observer's upstreamAttempt (which may set
+   * ctx.upstreamHeaders for it: a retry carries its own traceparent).
+   */
+  headers: () => string[]
   body: Readable | null
   /** Extra response headers from Turnout (sticky Set-Cookie, fault marker), flat list, or null. */
   responseExtra: string[] | null
@@ -64,7 +68,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       {
         path: this.r.target === '*' ? ASTERISK_PATH : this.#endpoint.basePath + this.r.target,
         method: this.r.method as Dispatcher.HttpMethod,
-        headers: this.r.headers,
+        headers: this.r.headers(),
         body: this.r.body,
         headersTimeout: route.timeouts.response,
         bodyTimeout: route.timeouts.idle,
@@ -97,9 +101,10 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.r.responseExtra !== null) headers.push(...this.r.responseExtra)
     if (this.r.draining()) res.shouldKeepAlive = false
     try {
-      res.writeHead(statusCode, statusText || undefined, headers)
+      res.writeHead(statusCode, reasonPhrase(statusText), headers)
     } catch (err) {
       // A header value Node refuses to send (invalid characters): the upstream broke the protocol.
+      res.statusMessage = undefined as unknown as string // writeHead keeps a refused reason otherwise
       this.#abort?.(err as Error)
       return false
     }
@@ -183,4 +188,12 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#finished = true
     this.#endpoint.inFlight--
   }
+}
+
+/**
+ * The upstream's reason phrase when Node can send it, else Node's own for the status. undici decodes
+ * the phrase as UTF-8, so an obs-text byte (legal, RFC 9112 §4) arrives as U+FFFD, which Node refuses.
+ */
+function reasonPhrase(text: string): string | undefined {
+  return text === '' || /[^\t\x20-\x7e\x80-\xff]/.test(text) ? undefined : text
 }

@@ -114,7 +114,7 @@ function forward(
     endpoint: balancer.pick(),
     target: view.target,
     method: view.method,
-    headers: upstreamHeadersFor(view, ctx, opts.trustForwarded),
+    headers: () => upstreamHeadersFor(view, ctx, opts.trustForwarded),
     body,
     responseExtra: exchange.responseHeaders,
     tap,

@@ -84,6 +84,8 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
 
     const endpoint = balancerFor(route, ctx.variant).pick()
     ctx.endpoint = endpoint
+    // The observer first: tracing sets this attempt's traceparent in ctx.upstreamHeaders.
+    opts.observer.upstreamAttempt(ctx, 1)
     const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
     const variantHeader = route.exposeVariant ? ctx.variant : null
     let abortUpstream: ((err?: Error) => void) | null = null
@@ -150,7 +152,6 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
         })
       },
     }
-    opts.observer.upstreamAttempt(ctx, 1)
     endpoint.pool.dispatch(
       {
         path: endpoint.basePath + view.target,

@@ -13,12 +13,23 @@ import type { Observer } from '../proxy/context.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { RouteTable } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
-import { type Metrics, noopMetrics } from '../telemetry/metrics.js'
-import { type CheckOutcome, judge, overall } from './analysis.js'
+import type { CheckOutcome } from './analysis.js'
+import { noopRolloutMetrics, type RolloutMetrics } from './phases.js'
 import { queryPrometheus } from './prometheus.js'
 import { type Gate, type Phase, type RolloutState, readStateFile, StateWriter } from './state-file.js'
+import {
+  ACTIVE,
+  firstQuestion,
+  type Interval,
+  nextQuestion,
+  type RolloutEvent,
+  type RolloutRules,
+  type RolloutSnapshot,
+  type Transition,
+  transition,
+} from './transition.js'
 import { callWebhooks, describeResult, type WebhookPayload, type WebhookResult } from './webhooks.js'
-import { RouteWindows, type WindowStats } from './window.js'
+import { RouteWindows } from './window.js'
 
 export type { Gate, Phase } from './state-file.js'
 
@@ -39,9 +50,6 @@ export interface RolloutStatus {
 /** A command that does not fit the current phase (the admin API answers 409). */
 export class RolloutConflict extends Error {}
 
-type Interval = { primary: WindowStats; canary: WindowStats }
-
-const ACTIVE: ReadonlySet<Phase> = new Set(['waiting', 'progressing', 'promoting'])
 const RUNNING: ReadonlySet<Phase> = new Set(['waiting', 'progressing', 'paused', 'promoting'])
 
 /** The weights a rollout steps through; always ends at 100. */
@@ -59,8 +67,8 @@ export function stepsFor(cfg: Pick<RolloutConfig, 'steps' | 'stepWeight' | 'maxW
   return steps
 }
 
-/** The part of the telemetry's recording handle the rollouts use. */
-export type RolloutMetrics = Pick<Metrics, 'rolloutPhase' | 'rolloutStep' | 'analysisCheck'>
+/** What the rollouts record (telemetry's Metrics implements it). */
+export type { RolloutMetrics } from './phases.js'
 
 export interface ControllerDeps {
   holder: TableHolder
@@ -344,90 +352,104 @@ export class RouteRollout {
       })
   }
 
+  /**
+   * One evaluation: asks the questions the state calls for (webhooks, Prometheus), feeds each answer
+   * to the pure transition (transition.ts) and applies the result. A command meanwhile (a new
+   * generation) discards the rest.
+   */
   async #evaluate(gen: number, stats: Interval | null): Promise<void> {
     const live = () => gen === this.#gen && !this.#closed
-    // Rollback hooks: a kill switch, asked every interval; any 2xx aborts.
-    if (stats !== null && ACTIVE.has(this.#phase) && this.#hooks('rollback')) {
-      const results = await this.#call('rollback')
+    const rules = this.#rules()
+    let question = firstQuestion(this.#snapshot(), rules, stats)
+    while (question !== null) {
+      const event =
+        question === 'pre-rollout' && !this.#hooks('pre-rollout')
+          ? { kind: 'pre-rollout' as const, results: [] }
+          : await this.#ask(question, stats)
       if (!live()) return
-      const yes = results.find((r) => r.ok)
-      if (yes) return this.#abort(`${describeResult(yes)}: rollback requested`)
-    }
-
-    if (this.#phase === 'waiting') {
-      const gate = this.#gate ?? 'confirm-rollout'
-      const closed = await this.#askGate(gate)
-      if (!live()) return
-      if (closed !== null) {
-        if (this.#reason !== `waiting: ${closed}`) this.#commit(`waiting: ${closed}`, { event: false })
+      const t = transition(this.#snapshot(), rules, event)
+      this.#apply(t)
+      if (t.askGate !== undefined) {
+        const { gate, passed } = t.askGate
+        const closed = await this.#askGate(gate)
+        if (!live()) return
+        this.#apply(transition(this.#snapshot(), rules, { kind: 'next-gate', gate, closed, passed }))
         return
       }
-      this.#gate = null
-      if (gate === 'confirm-traffic-increase') return this.#toStep(this.#step + 1, `${gate} gate opened`)
-      if (gate === 'confirm-promotion') return this.#toStep(this.#steps.length - 1, `${gate} gate opened`)
-      this.#phase = 'progressing'
-      if (!this.#preRolloutDone && !this.#hooks('pre-rollout')) this.#preRolloutDone = true
-      if (this.#preRolloutDone) return this.#toStep(0, `${gate} gate opened`)
-      this.#commit(`${gate} gate opened: running the pre-rollout webhooks`)
+      if (t.done) return
+      question = nextQuestion(this.#snapshot(), stats)
     }
+  }
 
-    if (this.#phase === 'progressing' && !this.#preRolloutDone) {
-      if (this.#hooks('pre-rollout')) {
-        const results = await this.#call('pre-rollout')
-        if (!live()) return
-        const bad = results.find((r) => !r.ok)
-        if (bad) return this.#fail(`${describeResult(bad)} before the first step`)
+  /** The I/O behind one question of an evaluation, as the event the transition reads. */
+  async #ask(
+    question: 'rollback' | 'gate' | 'pre-rollout' | 'interval',
+    stats: Interval | null,
+  ): Promise<RolloutEvent> {
+    switch (question) {
+      case 'rollback':
+        return { kind: 'rollback', results: await this.#call('rollback') }
+      case 'gate': {
+        const gate = this.#gate ?? 'confirm-rollout'
+        return { kind: 'gate', gate, closed: await this.#askGate(gate) }
       }
-      this.#preRolloutDone = true
-      return this.#toStep(0, 'rollout started')
-    }
-
-    if (stats === null || (this.#phase !== 'progressing' && this.#phase !== 'promoting')) return
-    const weight = this.#steps[this.#step]!
-    const [hooks, prometheus] = await Promise.all([this.#call('rollout'), this.#queryPrometheus()])
-    if (!live()) return
-    const outcomes = judge(
-      this.#cfg.analysis,
-      stats,
-      { minRequests: this.#cfg.minRequests, weight },
-      prometheus,
-    )
-    for (const o of outcomes) this.deps.metrics.analysisCheck(this.name, o.check, o.result)
-    this.#analysis = outcomes
-    const badHook = hooks.find((r) => !r.ok)
-    // Too few canary requests is never a success, even for a rollout without checks.
-    const enough = stats.canary.requests >= this.#cfg.minRequests
-    const verdict = badHook ? 'fail' : enough ? overall(outcomes) : 'inconclusive'
-    const at = `at ${weight}% (${stats.canary.requests} canary requests)`
-    if (verdict === 'fail') {
-      const failed = outcomes.filter((o) => o.result === 'fail').map(describeOutcome)
-      return this.#fail(
-        badHook ? `${describeResult(badHook)} ${at}` : `analysis failed ${at}: ${failed.join(', ')}`,
-      )
-    }
-    if (verdict === 'inconclusive') {
-      const why = !enough
-        ? `fewer than minRequests (${this.#cfg.minRequests})`
-        : outcomes
-            .filter((o) => o.result === 'inconclusive')
-            .map((o) => `${o.check} has no data`)
-            .join(', ')
-      return this.#commit(`analysis inconclusive ${at}: ${why}; holding the step`, { event: false })
-    }
-    const passed = `analysis passed ${at}${outcomes.length ? `: ${outcomes.map(describeOutcome).join(', ')}` : ''}`
-    if (this.#step === this.#steps.length - 1) return this.#succeed(passed)
-    const next = this.#step + 1
-    const gate: Gate = this.#steps[next]! >= 100 ? 'confirm-promotion' : 'confirm-traffic-increase'
-    if (this.#hooks(gate)) {
-      const closed = await this.#askGate(gate)
-      if (!live()) return
-      if (closed !== null) {
-        this.#phase = 'waiting'
-        this.#gate = gate
-        return this.#commit(`${passed}; waiting: ${closed}`)
+      case 'pre-rollout':
+        return { kind: 'pre-rollout', results: await this.#call('pre-rollout') }
+      case 'interval': {
+        const [hooks, prometheus] = await Promise.all([this.#call('rollout'), this.#queryPrometheus()])
+        return { kind: 'interval', stats: stats!, hooks, prometheus }
       }
     }
-    this.#toStep(next, passed)
+  }
+
+  #snapshot(): RolloutSnapshot {
+    return {
+      phase: this.#phase,
+      step: this.#step,
+      failures: this.#failures,
+      gate: this.#gate,
+      preRolloutDone: this.#preRolloutDone,
+      reason: this.#reason,
+    }
+  }
+
+  #rules(): RolloutRules {
+    return {
+      steps: this.#steps,
+      failureLimit: this.#cfg.failureLimit,
+      minRequests: this.#cfg.minRequests,
+      analysis: this.#cfg.analysis,
+      hasHooks: (type) => this.#hooks(type),
+    }
+  }
+
+  /** Takes over the transition's state, then carries out its actions in order. */
+  #apply(t: Transition): void {
+    this.#phase = t.state.phase
+    this.#step = t.state.step
+    this.#failures = t.state.failures
+    this.#gate = t.state.gate
+    this.#preRolloutDone = t.state.preRolloutDone
+    for (const a of t.actions) {
+      switch (a.kind) {
+        case 'analysis':
+          for (const o of a.outcomes) this.deps.metrics.analysisCheck(this.name, o.check, o.result)
+          this.#analysis = a.outcomes
+          break
+        case 'step':
+          this.#toStep(a.index, a.reason)
+          break
+        case 'abort':
+          this.#abort(a.reason)
+          break
+        case 'succeed':
+          this.#succeed(a.reason)
+          break
+        case 'commit':
+          this.#commit(a.reason, { event: a.event })
+          break
+      }
+    }
   }
 
   #toStep(index: number, reason: string): void {
@@ -436,16 +458,6 @@ export class RouteRollout {
     this.#phase = weight >= 100 ? 'promoting' : 'progressing'
     this.#setWeight(weight)
     this.#commit(reason)
-  }
-
-  #fail(reason: string): void {
-    this.#failures++
-    const limit = this.#cfg.failureLimit
-    if (this.#failures >= limit) {
-      this.#abort(`${reason}; failure ${this.#failures} of ${limit}: failureLimit reached`)
-    } else {
-      this.#commit(`${reason}; failure ${this.#failures} of ${limit}, holding the step`)
-    }
   }
 
   #abort(reason: string): void {
@@ -578,13 +590,6 @@ export class RouteRollout {
   }
 }
 
-function describeOutcome(o: CheckOutcome): string {
-  const fmt = (n: number | null) => (n === null ? '?' : String(Math.round(n * 1000) / 1000))
-  const unit = o.check === 'latencyP99' ? 'ms' : o.check.startsWith('errorRate') ? '%' : ''
-  if (o.check === 'latencyVsPrimary') return `${o.check} p=${fmt(o.value)} (fails below ${fmt(o.threshold)})`
-  return `${o.check} ${fmt(o.value)}${unit} (max ${fmt(o.threshold)}${unit})`
-}
-
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i])
 }
@@ -617,12 +622,13 @@ export class RolloutManager {
   constructor(opts: ManagerOptions) {
     this.#holder = opts.holder
     this.#logger = opts.logger
-    this.#metrics = opts.metrics ?? noopMetrics
+    this.#metrics = opts.metrics ?? noopRolloutMetrics
     this.#writer = new StateWriter((file, err) =>
       this.#logger.error({ stateFile: file, err: err.message }, 'cannot write the rollout state file'),
     )
     const windows = this.#windows
     this.observer = {
+      name: 'rollout',
       requestStart() {},
       upstreamAttempt() {},
       upstreamError() {},

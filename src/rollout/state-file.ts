@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { z } from 'zod'
-import { ROLLOUT_PHASES, type RolloutPhase } from '../telemetry/metrics.js'
+import { ROLLOUT_PHASES, type RolloutPhase } from './phases.js'
 
 export type Phase = RolloutPhase
 export const GATES = ['confirm-rollout', 'confirm-traffic-increase', 'confirm-promotion'] as const

@@ -1,11 +1,14 @@
 // The access log: one pino line per request, as an Observer. `sample` (percent) thins successful
-// lines. (Upstream failures get their own line whatever this setting: failure-log.ts.)
+// lines. (Upstream failures get their own line whatever this setting: failure-log.ts.) The path's
+// query goes through the same redaction as span attributes (telemetry/redact.ts).
 import type { Logger } from 'pino'
 import type { Observer, RequestContext } from '../proxy/context.js'
+import { redactTarget } from './redact.js'
 
 export function accessLogObserver(logger: Logger, samplePercent = 100): Observer {
   const sample = samplePercent / 100
   return {
+    name: 'access_log',
     requestStart() {},
     upstreamAttempt() {},
     upstreamError() {},
@@ -18,7 +21,8 @@ export function accessLogObserver(logger: Logger, samplePercent = 100): Observer
         variant: ctx.route ? ctx.variant : null,
         reason: ctx.route ? ctx.reason : null,
         method: req.method,
-        path: req.url,
+        // Signed-URL credentials redacted as in traces.
+        path: req.url === undefined ? undefined : redactTarget(req.url),
         status: ctx.status,
         bytes: ctx.bytesOut,
         durationMs: Math.round((performance.now() - ctx.start) * 1000) / 1000,

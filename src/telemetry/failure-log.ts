@@ -42,6 +42,7 @@ export function rateLimitedWarn(
 /** Logs each upstream failure (route, variant, endpoint, kind, error), rate-limited. */
 export function upstreamErrorLog(line: LogLine): Observer {
   return {
+    name: 'upstream_error_log',
     requestStart() {},
     upstreamAttempt() {},
     upstreamError(ctx, kind, err) {

@@ -8,19 +8,24 @@
 import type { AdminServer } from '../admin/server.js'
 import type { Config } from '../config/schema.js'
 import type { MirrorRecorder } from '../mirror/recorder.js'
-import { combineObservers, type Observer } from '../proxy/context.js'
+import { combineObservers, type Observer, type ObserverErrorSink } from '../proxy/context.js'
 import type { CompiledRoute } from '../routing/table.js'
 import { accessLogObserver } from './access-log.js'
 import { rateLimitedWarn, upstreamErrorLog } from './failure-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
-import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
+import { observerErrorReporter } from './observer-errors.js'
+import { resolveTracingSettings, type TracingSettings } from './tracing/settings.js'
+import type { TracingHandle } from './tracing/types.js'
 
 export type { Metrics } from './metrics.js'
-export { TelemetryConfigError } from './tracing.js'
+export { TelemetryConfigError } from './tracing/settings.js'
 
 export interface Telemetry {
+  /** Metrics, traces and access log, each call isolated (see combineObservers). */
   observer: Observer
+  /** Counts and logs (rate-limited) an exception a request observer threw. */
+  observerErrors: ObserverErrorSink
   /** Recording handle for reloads, rollouts and the like (no-op when metrics are disabled). */
   metrics: Metrics
   /** What the mirror reports: its metric families and a CLIENT span per mirror when tracing is on. */
@@ -53,8 +58,15 @@ function throttled(fn: (count: number) => void, everyMs = 60_000): (count: numbe
   }
 }
 
-/** Throws TelemetryConfigError when an OTEL_* variable cannot be read. */
-export function createTelemetry(config: Config, logger: Logger, opts: TelemetryOptions = {}): Telemetry {
+/**
+ * Throws TelemetryConfigError when an OTEL_* variable cannot be read. The OpenTelemetry SDK is
+ * imported only when tracing is on (it costs a few hundred ms of start-up otherwise spent by all).
+ */
+export async function createTelemetry(
+  config: Config,
+  logger: Logger,
+  opts: TelemetryOptions = {},
+): Promise<Telemetry> {
   const settings = resolveTracingSettings(config.tracing, opts.env ?? process.env)
   const table = opts.table ?? (() => ({ routes: [] }))
 
@@ -72,6 +84,7 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
     const warnError = throttled((count) =>
       logger.warn({ count }, 'tracing internal errors (spans may be incomplete)'),
     )
+    const { createTracing } = await import('./tracing/observer.js')
     tracing = createTracing(settings, {
       onDropped: (count) => {
         metrics.droppedSpans(count)
@@ -109,8 +122,10 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
     ...(tracer !== null ? { mirrorStart: (ctx, info) => tracer.startMirrorSpan(ctx, info) } : {}),
   }
 
+  const observerErrors = observerErrorReporter(logger, metrics)
   return {
-    observer: combineObservers(observers),
+    observer: combineObservers(observers, observerErrors),
+    observerErrors,
     metrics,
     mirrorRecorder,
     tracing: tracing?.settings ?? null,

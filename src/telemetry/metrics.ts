@@ -23,6 +23,8 @@ import {
 } from 'prom-client'
 import type { Variant } from '../config/schema.js'
 import type { FaultKind, Observer, RequestContext, UpstreamErrorKind } from '../proxy/context.js'
+import { ROLLOUT_PHASES, type RolloutMetrics, type RolloutPhase } from '../rollout/phases.js'
+import type { CheckResult } from '../rollout/stats.js'
 import type { Reason } from '../routing/decide.js'
 import type { CompiledRoute } from '../routing/table.js'
 
@@ -37,20 +39,10 @@ export const FAULT_KINDS: readonly FaultKind[] = ['delay', 'abort']
 export const MIRROR_DROP_REASONS = ['in_flight_limit', 'body_too_large', 'timeout', 'upstream_error'] as const
 export const COMPARISON_RESULTS = ['match', 'mismatch', 'noise'] as const
 export const MISMATCH_FIELDS = ['status', 'header', 'body'] as const
-export const ROLLOUT_PHASES = [
-  'idle',
-  'waiting',
-  'progressing',
-  'paused',
-  'promoting',
-  'succeeded',
-  'aborted',
-] as const
 
 export type MirrorDropReason = (typeof MIRROR_DROP_REASONS)[number]
 export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
-export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
 export const CLIENT_ERROR_KINDS = [
   'bad_request',
@@ -62,14 +54,13 @@ export const CLIENT_ERROR_KINDS = [
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
 export const SUPPRESSED_LOG_KINDS = ['upstream_error', 'client_error'] as const
 export type SuppressedLogKind = (typeof SUPPRESSED_LOG_KINDS)[number]
-export type CheckResult = 'pass' | 'fail' | 'inconclusive'
 
 /**
  * The recording handle other parts of Turnout use (mirror, config reload, tracing, rollout). Every
  * method is cheap and never throws; with `metrics.enabled: false` it is `noopMetrics`.
  * Live requests are recorded by `Metrics.observer`, not through these methods.
  */
-export interface Metrics {
+export interface Metrics extends RolloutMetrics {
   readonly enabled: boolean
   /** A mirrored (shadow) request got an answer: its status and duration (seconds). */
   mirrorRequest(route: string, variant: Variant, code: number, seconds: number): void
@@ -87,12 +78,9 @@ export interface Metrics {
   droppedSpans(count: number): void
   /** Log lines left out by a rate limit (an upstream failure storm), by the kind of line. */
   logSuppressed(kind: SuppressedLogKind, count: number): void
-  /** The rollout of a route entered `phase` (the gauge is 1 for it and 0 for the other phases). */
-  rolloutPhase(route: string, phase: RolloutPhase): void
-  /** The rollout's current step (0-based). */
-  rolloutStep(route: string, step: number): void
-  /** One analysis check was judged for an interval. `check` is the check's configured name. */
-  analysisCheck(route: string, check: string, result: CheckResult): void
+  // rolloutPhase, rolloutStep, analysisCheck: see RolloutMetrics (rollout/phases.ts).
+  /** A request observer (metrics, tracing, access_log, rollout) threw; the request carried on. */
+  observerError(observer: string): void
 }
 
 export const noopMetrics: Metrics = {
@@ -108,6 +96,7 @@ export const noopMetrics: Metrics = {
   rolloutPhase() {},
   rolloutStep() {},
   analysisCheck() {},
+  observerError() {},
 }
 
 /** Bucket counts (not cumulative; the last slot is +Inf), sum and count of one histogram series. */
@@ -253,259 +242,358 @@ export interface MetricsRegistryOptions {
   processMetrics?: boolean
 }
 
+type Family<L extends string> = { name: string; help: string; labelNames: readonly L[] }
+type Add<L extends string> = (labels: LabelValues<L>, n: number) => void
+type VariantRows = () => Iterable<[string, Variant, VariantStats]>
+type MirrorRows = ReadonlyMap<string, MirrorStats>
+
+/** A counter whose values are copied from accumulators at scrape time. */
+function collectedCounter<L extends string>(registry: Registry, f: Family<L>, fill: (add: Add<L>) => void) {
+  new Counter<L>({
+    ...f,
+    labelNames: [...f.labelNames],
+    registers: [registry],
+    collect() {
+      this.reset()
+      fill((labels, n) => this.inc(labels, n))
+    },
+  })
+}
+
+/** A gauge whose values are read at scrape time. */
+function collectedGauge<L extends string>(
+  registry: Registry,
+  f: Family<L> & { aggregator?: Aggregator },
+  fill: (set: Add<L>) => void,
+) {
+  new Gauge<L>({
+    ...f,
+    labelNames: [...f.labelNames],
+    registers: [registry],
+    collect() {
+      this.reset()
+      fill((labels, n) => this.set(labels, n))
+    },
+  })
+}
+
+/** One counter family per (route, variant) and one label indexed like `values` (error kinds…). */
+function indexedVariantCounter<K extends string>(
+  registry: Registry,
+  f: Family<'route' | 'variant' | K> & { key: K; values: readonly string[] },
+  rows: VariantRows,
+  pick: (s: VariantStats) => readonly number[],
+) {
+  collectedCounter(registry, f, (add) => {
+    for (const [route, variant, s] of rows()) {
+      const counts = pick(s)
+      for (let i = 0; i < f.values.length; i++) {
+        add({ route, variant, [f.key]: f.values[i] } as LabelValues<'route' | 'variant' | K>, counts[i]!)
+      }
+    }
+  })
+}
+
+/** One counter family per mirrored route and one label indexed like `values`. */
+function indexedMirrorCounter<K extends string>(
+  registry: Registry,
+  f: Family<'route' | K> & { key: K; values: readonly string[] },
+  mirror: MirrorRows,
+  pick: (m: MirrorStats) => readonly number[],
+) {
+  collectedCounter(registry, f, (add) => {
+    for (const [route, m] of mirror) {
+      const counts = pick(m)
+      for (let i = 0; i < f.values.length; i++) {
+        add({ route, [f.key]: f.values[i] } as LabelValues<'route' | K>, counts[i]!)
+      }
+    }
+  })
+}
+
+function requestsFamilies(registry: Registry, rows: VariantRows): void {
+  collectedCounter(
+    registry,
+    {
+      name: 'turnout_requests_total',
+      help: 'Live requests by route, variant and the status sent to the client (0: the client left before any status).',
+      labelNames: ['route', 'variant', 'code'],
+    },
+    (add) => {
+      for (const [route, variant, s] of rows())
+        for (const [code, n] of s.codes) add({ route, variant, code }, n)
+    },
+  )
+  new AccumulatedHistogram(
+    registry,
+    'turnout_request_duration_seconds',
+    'Live request duration from the first byte in to the last byte out (WebSocket tunnels excluded).',
+    function* () {
+      for (const [route, variant, s] of rows()) yield { labels: { route, variant }, acc: s.duration }
+    },
+  )
+  indexedVariantCounter(
+    registry,
+    {
+      name: 'turnout_upstream_errors_total',
+      help: 'Upstream failures by kind: connect, timeout, reset, protocol.',
+      labelNames: ['route', 'variant', 'kind'],
+      key: 'kind',
+      values: UPSTREAM_ERROR_KINDS,
+    },
+    rows,
+    (s) => s.upstreamErrors,
+  )
+  collectedGauge(
+    registry,
+    {
+      name: 'turnout_requests_in_flight',
+      help: 'Live requests currently being handled.',
+      labelNames: ['route', 'variant'],
+    },
+    (set) => {
+      for (const [route, variant, s] of rows()) set({ route, variant }, s.inFlight)
+    },
+  )
+}
+
+function routingFamilies(
+  registry: Registry,
+  rows: VariantRows,
+  table: MetricsRegistryOptions['table'],
+): void {
+  collectedGauge(
+    registry,
+    {
+      name: 'turnout_canary_weight',
+      help: "The route's current canary share, in percent (0 to 100).",
+      labelNames: ['route'],
+      // Every cluster worker holds the same weight: aggregated /metrics shows it once, not summed.
+      aggregator: 'first',
+    },
+    (set) => {
+      for (const r of table().routes) set({ route: r.name }, r.weight.canary)
+    },
+  )
+  indexedVariantCounter(
+    registry,
+    {
+      name: 'turnout_split_decisions_total',
+      help: 'Split decisions by variant and reason: weight, sticky, override.',
+      labelNames: ['route', 'variant', 'reason'],
+      key: 'reason',
+      values: REASONS,
+    },
+    rows,
+    (s) => s.decisions,
+  )
+  indexedVariantCounter(
+    registry,
+    {
+      name: 'turnout_faults_injected_total',
+      help: 'Injected faults by kind: delay, abort.',
+      labelNames: ['route', 'variant', 'kind'],
+      key: 'kind',
+      values: FAULT_KINDS,
+    },
+    rows,
+    (s) => s.faults,
+  )
+}
+
+/** Mirror (shadow) traffic. */
+function mirrorFamilies(registry: Registry, mirror: MirrorRows): void {
+  const VARIANTS = ['primary', 'canary'] as const
+  collectedCounter(
+    registry,
+    {
+      name: 'turnout_mirror_requests_total',
+      help: 'Mirrored requests by route, variant and the status the mirror target answered.',
+      labelNames: ['route', 'variant', 'code'],
+    },
+    (add) => {
+      for (const [route, m] of mirror)
+        for (const variant of VARIANTS)
+          for (const [code, n] of m.codes[variant]) add({ route, variant, code }, n)
+    },
+  )
+  new AccumulatedHistogram(
+    registry,
+    'turnout_mirror_request_duration_seconds',
+    'Mirrored request duration, from sending the copy to the end of its answer.',
+    function* () {
+      for (const [route, m] of mirror) {
+        for (const variant of VARIANTS) {
+          const acc = m.duration[variant]
+          if (acc !== null) yield { labels: { route, variant }, acc }
+        }
+      }
+    },
+  )
+  indexedMirrorCounter(
+    registry,
+    {
+      name: 'turnout_mirror_dropped_total',
+      help: 'Mirrors with no usable answer: in_flight_limit, body_too_large (never sent), timeout, upstream_error.',
+      labelNames: ['route', 'reason'],
+      key: 'reason',
+      values: MIRROR_DROP_REASONS,
+    },
+    mirror,
+    (m) => m.dropped,
+  )
+  indexedMirrorCounter(
+    registry,
+    {
+      name: 'turnout_mirror_comparisons_total',
+      help: 'Mirror comparisons by result: match, mismatch, noise.',
+      labelNames: ['route', 'result'],
+      key: 'result',
+      values: COMPARISON_RESULTS,
+    },
+    mirror,
+    (m) => m.comparisons,
+  )
+  indexedMirrorCounter(
+    registry,
+    {
+      name: 'turnout_mirror_mismatches_total',
+      help: 'Fields that differed in mismatched comparisons: status, header, body.',
+      labelNames: ['route', 'field'],
+      key: 'field',
+      values: MISMATCH_FIELDS,
+    },
+    mirror,
+    (m) => m.mismatches,
+  )
+}
+
+/** A counter for rare events, incremented directly; `zero` lists label sets exported at 0 from the start. */
+function eventCounter<L extends string>(
+  registry: Registry,
+  f: Family<L>,
+  zero: ReadonlyArray<LabelValues<L>> = [],
+): Counter<L> {
+  const c = new Counter<L>({ ...f, labelNames: [...f.labelNames], registers: [registry] })
+  for (const labels of zero) c.inc(labels, 0)
+  return c
+}
+
+function eventGauge<L extends string>(registry: Registry, f: Family<L>): Gauge<L> {
+  return new Gauge<L>({ ...f, labelNames: [...f.labelNames], registers: [registry] })
+}
+
+/** Default Node process metrics under `turnout_`. */
+function processFamilies(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'turnout_' })
+  // Gauges named *_total fail `promtool check metrics`; their per-type twins (same names without
+  // _total, labelled by type) carry the same information.
+  for (const name of ['active_handles', 'active_requests', 'active_resources']) {
+    registry.removeSingleMetric(`turnout_nodejs_${name}_total`)
+  }
+}
+
+/** The live-traffic observer: bumps the accumulators, nothing else (no allocation per request). */
+function statsObserver(stats: (route: string) => RouteStats): Observer {
+  return {
+    name: 'metrics',
+    requestStart(ctx: RequestContext) {
+      const s = stats(ctx.route!.name).variant(ctx.variant)
+      s.inFlight++
+      s.decisions[REASON_INDEX[ctx.reason]]!++
+    },
+    upstreamAttempt() {},
+    upstreamError(ctx: RequestContext, kind: UpstreamErrorKind) {
+      stats(ctx.route!.name).variant(ctx.variant).upstreamErrors[KIND_INDEX[kind]]!++
+    },
+    requestEnd(ctx: RequestContext) {
+      const s = stats(ctx.route!.name).variant(ctx.variant)
+      s.inFlight--
+      // Refused because of the client: counted in turnout_client_errors_total, not as the variant's.
+      if (ctx.refused !== null) return
+      bump(s.codes, ctx.status)
+      // A WebSocket tunnel's lifetime is not a request latency.
+      if (ctx.status !== 101) s.duration.observe((performance.now() - ctx.start) / 1000)
+      if (ctx.fault !== null) s.faults[FAULT_INDEX[ctx.fault]]!++
+    },
+  }
+}
+
+/** Rare events (reloads, client errors, dropped spans, rollouts, observer errors): prom-client directly. */
+function eventFamilies(registry: Registry) {
+  return {
+    reloads: eventCounter(
+      registry,
+      {
+        name: 'turnout_config_reloads_total',
+        help: 'Config reload attempts by result: success, error.',
+        labelNames: ['result'],
+      },
+      [{ result: 'success' }, { result: 'error' }],
+    ),
+    clientErrors: eventCounter(
+      registry,
+      {
+        name: 'turnout_client_errors_total',
+        help: "Client requests refused because of the client, never counted as a variant's: bad_request (400), headers_too_large (431), request_timeout (408), not_implemented (501), version_not_supported (505).",
+        labelNames: ['kind'],
+      },
+      CLIENT_ERROR_KINDS.map((kind) => ({ kind })),
+    ),
+    logSuppressed: eventCounter(
+      registry,
+      {
+        name: 'turnout_log_lines_suppressed_total',
+        help: 'Log lines left out by the rate limit on failure lines (at most 20 a second per kind), by kind.',
+        labelNames: ['kind'],
+      },
+      SUPPRESSED_LOG_KINDS.map((kind) => ({ kind })),
+    ),
+    droppedSpans: eventCounter(registry, {
+      name: 'turnout_telemetry_dropped_spans_total',
+      help: 'Trace spans dropped: the export failed (endpoint down or refusing) or the export queue was full.',
+      labelNames: [],
+    }),
+    rolloutPhase: eventGauge(registry, {
+      name: 'turnout_rollout_phase',
+      help: "1 for the rollout's current phase, 0 for the others.",
+      labelNames: ['route', 'phase'],
+    }),
+    rolloutStep: eventGauge(registry, {
+      name: 'turnout_rollout_step',
+      help: "The rollout's current step (0-based).",
+      labelNames: ['route'],
+    }),
+    checks: eventCounter(registry, {
+      name: 'turnout_analysis_checks_total',
+      help: 'Rollout analysis check results by check: pass, fail, inconclusive.',
+      labelNames: ['route', 'check', 'result'],
+    }),
+    observerErrors: eventCounter(registry, {
+      name: 'turnout_observer_errors_total',
+      help: 'Exceptions thrown by a request observer (metrics, tracing, access_log, rollout); the request and the other observers carried on.',
+      labelNames: ['observer'],
+    }),
+  }
+}
+type EventFamilies = ReturnType<typeof eventFamilies>
+
 /** The metric registry with every Turnout family, its request Observer and its recording handle. */
 export class TurnoutMetrics implements Metrics {
   readonly enabled = true
   readonly registry = new Registry()
   readonly routes = new Map<string, RouteStats>()
   readonly mirror = new Map<string, MirrorStats>()
-  readonly observer: Observer
-  readonly #reloads: Counter<'result'>
-  readonly #clientErrors: Counter<'kind'>
-  readonly #logSuppressed: Counter<'kind'>
-  readonly #droppedSpans: Counter<string>
-  readonly #rolloutPhase: Gauge<'route' | 'phase'>
-  readonly #rolloutStep: Gauge<'route'>
-  readonly #checks: Counter<'route' | 'check' | 'result'>
+  readonly observer: Observer = statsObserver((route) => this.stats(route))
+  readonly #events: EventFamilies
 
   constructor(readonly opts: MetricsRegistryOptions) {
-    const registers = [this.registry]
-    const self = this
-
-    new Counter({
-      name: 'turnout_requests_total',
-      help: 'Live requests by route, variant and the status sent to the client (0: the client left before any status).',
-      labelNames: ['route', 'variant', 'code'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, variant, s] of self.#variants()) {
-          for (const [code, n] of s.codes) this.inc({ route, variant, code }, n)
-        }
-      },
-    })
-    new AccumulatedHistogram(
-      this.registry,
-      'turnout_request_duration_seconds',
-      'Live request duration from the first byte in to the last byte out (WebSocket tunnels excluded).',
-      function* () {
-        for (const [route, variant, s] of self.#variants())
-          yield { labels: { route, variant }, acc: s.duration }
-      },
-    )
-    new Counter({
-      name: 'turnout_upstream_errors_total',
-      help: 'Upstream failures by kind: connect, timeout, reset, protocol.',
-      labelNames: ['route', 'variant', 'kind'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, variant, s] of self.#variants()) {
-          UPSTREAM_ERROR_KINDS.forEach((kind, i) => {
-            this.inc({ route, variant, kind }, s.upstreamErrors[i]!)
-          })
-        }
-      },
-    })
-    new Gauge({
-      name: 'turnout_requests_in_flight',
-      help: 'Live requests currently being handled.',
-      labelNames: ['route', 'variant'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, variant, s] of self.#variants()) this.set({ route, variant }, s.inFlight)
-      },
-    })
-    new Gauge({
-      name: 'turnout_canary_weight',
-      help: "The route's current canary share, in percent (0 to 100).",
-      labelNames: ['route'],
-      registers,
-      // Every cluster worker holds the same weight: aggregated /metrics shows it once, not summed.
-      aggregator: 'first',
-      collect() {
-        this.reset()
-        for (const r of self.opts.table().routes) this.set({ route: r.name }, r.weight.canary)
-      },
-    })
-    new Counter({
-      name: 'turnout_split_decisions_total',
-      help: 'Split decisions by variant and reason: weight, sticky, override.',
-      labelNames: ['route', 'variant', 'reason'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, variant, s] of self.#variants()) {
-          REASONS.forEach((reason, i) => {
-            this.inc({ route, variant, reason }, s.decisions[i]!)
-          })
-        }
-      },
-    })
-    new Counter({
-      name: 'turnout_faults_injected_total',
-      help: 'Injected faults by kind: delay, abort.',
-      labelNames: ['route', 'variant', 'kind'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, variant, s] of self.#variants()) {
-          FAULT_KINDS.forEach((kind, i) => {
-            this.inc({ route, variant, kind }, s.faults[i]!)
-          })
-        }
-      },
-    })
-
-    // Mirror (shadow) traffic.
-    new Counter({
-      name: 'turnout_mirror_requests_total',
-      help: 'Mirrored requests by route, variant and the status the mirror target answered.',
-      labelNames: ['route', 'variant', 'code'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, m] of self.mirror) {
-          for (const variant of ['primary', 'canary'] as const) {
-            for (const [code, n] of m.codes[variant]) this.inc({ route, variant, code }, n)
-          }
-        }
-      },
-    })
-    new AccumulatedHistogram(
-      this.registry,
-      'turnout_mirror_request_duration_seconds',
-      'Mirrored request duration, from sending the copy to the end of its answer.',
-      function* () {
-        for (const [route, m] of self.mirror) {
-          for (const variant of ['primary', 'canary'] as const) {
-            const acc = m.duration[variant]
-            if (acc !== null) yield { labels: { route, variant }, acc }
-          }
-        }
-      },
-    )
-    new Counter({
-      name: 'turnout_mirror_dropped_total',
-      help: 'Mirrors with no usable answer: in_flight_limit, body_too_large (never sent), timeout, upstream_error.',
-      labelNames: ['route', 'reason'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, m] of self.mirror) {
-          MIRROR_DROP_REASONS.forEach((reason, i) => {
-            this.inc({ route, reason }, m.dropped[i]!)
-          })
-        }
-      },
-    })
-    new Counter({
-      name: 'turnout_mirror_comparisons_total',
-      help: 'Mirror comparisons by result: match, mismatch, noise.',
-      labelNames: ['route', 'result'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, m] of self.mirror) {
-          COMPARISON_RESULTS.forEach((result, i) => {
-            this.inc({ route, result }, m.comparisons[i]!)
-          })
-        }
-      },
-    })
-    new Counter({
-      name: 'turnout_mirror_mismatches_total',
-      help: 'Fields that differed in mismatched comparisons: status, header, body.',
-      labelNames: ['route', 'field'],
-      registers,
-      collect() {
-        this.reset()
-        for (const [route, m] of self.mirror) {
-          MISMATCH_FIELDS.forEach((field, i) => {
-            this.inc({ route, field }, m.mismatches[i]!)
-          })
-        }
-      },
-    })
-
-    // Rare events: prom-client directly.
-    this.#reloads = new Counter({
-      name: 'turnout_config_reloads_total',
-      help: 'Config reload attempts by result: success, error.',
-      labelNames: ['result'],
-      registers,
-    })
-    this.#reloads.inc({ result: 'success' }, 0)
-    this.#reloads.inc({ result: 'error' }, 0)
-    this.#clientErrors = new Counter({
-      name: 'turnout_client_errors_total',
-      help: "Client requests refused because of the client, never counted as a variant's: bad_request (400), headers_too_large (431), request_timeout (408), not_implemented (501), version_not_supported (505).",
-      labelNames: ['kind'],
-      registers,
-    })
-    for (const kind of CLIENT_ERROR_KINDS) this.#clientErrors.inc({ kind }, 0)
-    this.#logSuppressed = new Counter({
-      name: 'turnout_log_lines_suppressed_total',
-      help: 'Log lines left out by the rate limit on failure lines (at most 20 a second per kind), by kind.',
-      labelNames: ['kind'],
-      registers,
-    })
-    for (const kind of SUPPRESSED_LOG_KINDS) this.#logSuppressed.inc({ kind }, 0)
-    this.#droppedSpans = new Counter({
-      name: 'turnout_telemetry_dropped_spans_total',
-      help: 'Trace spans dropped: the export failed (endpoint down or refusing) or the export queue was full.',
-      registers,
-    })
-    this.#rolloutPhase = new Gauge({
-      name: 'turnout_rollout_phase',
-      help: "1 for the rollout's current phase, 0 for the others.",
-      labelNames: ['route', 'phase'],
-      registers,
-    })
-    this.#rolloutStep = new Gauge({
-      name: 'turnout_rollout_step',
-      help: "The rollout's current step (0-based).",
-      labelNames: ['route'],
-      registers,
-    })
-    this.#checks = new Counter({
-      name: 'turnout_analysis_checks_total',
-      help: 'Rollout analysis check results by check: pass, fail, inconclusive.',
-      labelNames: ['route', 'check', 'result'],
-      registers,
-    })
-
-    if (opts.processMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry, prefix: 'turnout_' })
-      // Gauges named *_total fail `promtool check metrics`; their per-type twins (same names without
-      // _total, labelled by type) carry the same information.
-      for (const name of ['active_handles', 'active_requests', 'active_resources']) {
-        this.registry.removeSingleMetric(`turnout_nodejs_${name}_total`)
-      }
-    }
-
-    this.observer = {
-      requestStart(ctx: RequestContext) {
-        const s = self.stats(ctx.route!.name).variant(ctx.variant)
-        s.inFlight++
-        s.decisions[REASON_INDEX[ctx.reason]]!++
-      },
-      upstreamAttempt() {},
-      upstreamError(ctx: RequestContext, kind: UpstreamErrorKind) {
-        self.stats(ctx.route!.name).variant(ctx.variant).upstreamErrors[KIND_INDEX[kind]]!++
-      },
-      requestEnd(ctx: RequestContext) {
-        const s = self.stats(ctx.route!.name).variant(ctx.variant)
-        s.inFlight--
-        // Refused because of the client: counted in turnout_client_errors_total, not as the variant's.
-        if (ctx.refused !== null) return
-        bump(s.codes, ctx.status)
-        // A WebSocket tunnel's lifetime is not a request latency.
-        if (ctx.status !== 101) s.duration.observe((performance.now() - ctx.start) / 1000)
-        if (ctx.fault !== null) s.faults[FAULT_INDEX[ctx.fault]]!++
-      },
-    }
+    const rows: VariantRows = () => this.#variants()
+    requestsFamilies(this.registry, rows)
+    routingFamilies(this.registry, rows, opts.table)
+    mirrorFamilies(this.registry, this.mirror)
+    this.#events = eventFamilies(this.registry)
+    if (opts.processMetrics !== false) processFamilies(this.registry)
   }
 
   /** The accumulators of a route (created on first use; kept across reloads so counters stay monotonic). */
@@ -574,30 +662,34 @@ export class TurnoutMetrics implements Metrics {
   }
 
   configReload(result: ReloadResult): void {
-    this.#reloads.inc({ result })
+    this.#events.reloads.inc({ result })
   }
 
   clientError(kind: ClientErrorKind): void {
-    this.#clientErrors.inc({ kind })
+    this.#events.clientErrors.inc({ kind })
   }
 
   droppedSpans(count: number): void {
-    if (count > 0) this.#droppedSpans.inc(count)
+    if (count > 0) this.#events.droppedSpans.inc(count)
   }
 
   logSuppressed(kind: SuppressedLogKind, count: number): void {
-    if (count > 0) this.#logSuppressed.inc({ kind }, count)
+    if (count > 0) this.#events.logSuppressed.inc({ kind }, count)
   }
 
   rolloutPhase(route: string, phase: RolloutPhase): void {
-    for (const p of ROLLOUT_PHASES) this.#rolloutPhase.set({ route, phase: p }, p === phase ? 1 : 0)
+    for (const p of ROLLOUT_PHASES) this.#events.rolloutPhase.set({ route, phase: p }, p === phase ? 1 : 0)
   }
 
   rolloutStep(route: string, step: number): void {
-    this.#rolloutStep.set({ route }, step)
+    this.#events.rolloutStep.set({ route }, step)
   }
 
   analysisCheck(route: string, check: string, result: CheckResult): void {
-    this.#checks.inc({ route, check, result })
+    this.#events.checks.inc({ route, check, result })
+  }
+
+  observerError(observer: string): void {
+    this.#events.observerErrors.inc({ observer })
   }
 }
