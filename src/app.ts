@@ -17,6 +17,7 @@ import { combineObservers } from './proxy/context.js'
 import { createRequestHandler } from './proxy/handle.js'
 import { createUpgradeHandler } from './proxy/upgrade.js'
 import { RolloutManager } from './rollout/controller.js'
+import { type RuntimeState, restoreWeights } from './rollout/runtime-state.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
@@ -40,6 +41,8 @@ export interface TurnoutOptions {
   prepare?: (config: Config) => Config
   /** Bind the proxy listener with SO_REUSEPORT, exclusively (cluster workers, where Node supports it). */
   reusePort?: boolean
+  /** Weights and rollout states to start from (a cluster worker the primary replaced); before listening. */
+  runtime?: RuntimeState
 }
 
 export interface Turnout {
@@ -134,9 +137,10 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
+  if (opts.runtime) restoreWeights(holder.current, opts.runtime.weights)
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
   const metrics: Metrics = telemetry.metrics
-  const rollouts = new RolloutManager({ holder, logger, metrics })
+  const rollouts = new RolloutManager({ holder, logger, metrics, kept: opts.runtime?.rollouts })
   const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
   const observer = combineObservers([telemetry.observer, rollouts.observer])
 

@@ -7,6 +7,9 @@
 // - /api/...: forwarded to the leader (worker 1), which answers through its own AdminServer; weight
 //   changes the leader reports are relayed to the followers, and an API call is answered only once
 //   every follower has applied them (so a PUT .../weight is in force everywhere when it returns).
+// - Runtime state (live weights, rollout states): the leader reports it with its weights; the primary
+//   keeps the latest and answers every worker's hello with it, so a replaced worker (the leader
+//   included) starts from it, before it serves, instead of from the file's weights.
 // - SIGTERM/SIGINT: every worker drains (shutdown.drainTimeout), then exit 0. SIGHUP or a change of
 //   the config file: the primary re-reads its admin token, then every worker reloads.
 // - A worker that dies is logged and replaced; one that keeps dying within seconds of starting is
@@ -22,6 +25,7 @@ import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from '../config/watch.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
+import { EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js'
 import {
   type ApiAnswer,
@@ -33,6 +37,7 @@ import {
   type Weights,
   WORKER_ID_ENV,
 } from './messages.js'
+import { PrimaryMetrics } from './primary-metrics.js'
 
 /** A worker that dies sooner than this after it was started died "quickly". */
 export const QUICK_DEATH_MS = 10_000
@@ -86,6 +91,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let proxyAddress: string | null = null
   /** The leader's last reported weights and their sequence number. */
   let weights: Weights | null = null
+  /** The leader's last reported runtime state: every worker (re)starts from it. */
+  let runtime: RuntimeState = EMPTY_RUNTIME
   let seq = 0
   let nextId = 0
   const apiCalls = new Map<number, Pending<ApiAnswer>>()
@@ -123,9 +130,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     logger,
     ready: () => state === 'running' && slots.some((s) => s.ready),
   })
+  const ownMetrics = new PrimaryMetrics()
   if (config.metrics.enabled) {
     admin.route('GET', '/metrics', async ({ res }) => {
-      const merged = AggregatorRegistry.aggregate(await gatherMetrics())
+      const merged = AggregatorRegistry.aggregate([...(await gatherMetrics()), await ownMetrics.json()])
       const text = await merged.metrics()
       res.writeHead(200, { 'content-type': merged.contentType, 'cache-control': 'no-store' })
       res.end(text)
@@ -236,6 +244,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const onMessage = (slot: Slot, m: FromWorker) => {
     switch (m.type) {
       case 'turnout:hello':
+        tell(slot, { type: 'turnout:runtime', state: runtime })
+        if (slot !== leader) sendWeights(slot)
+        return
       case 'turnout:swapped':
         if (slot !== leader) sendWeights(slot)
         return
@@ -249,6 +260,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       case 'turnout:weights':
         if (slot !== leader) return
         weights = m.weights
+        runtime = m.runtime
         seq++
         for (const s of followers) sendWeights(s)
         return
@@ -373,7 +385,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         admin.setToken(next.admin.token ?? null)
         config = next
       } catch (err) {
-        // The workers would refuse it too (each alike): say it once and leave them be.
+        // The workers would refuse it too (each alike): say it (and count it) once and leave them be.
+        ownMetrics.reloadRejected()
         if (err instanceof ConfigError) {
           for (const p of err.problems) logger.error({ problem: formatProblem(p) }, 'config reload rejected')
         } else logger.error({ err: (err as Error).message }, 'config reload failed')

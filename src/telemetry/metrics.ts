@@ -52,6 +52,11 @@ export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
+/** Also counted by the cluster primary (a reload it rejects never reaches the workers). */
+export const CONFIG_RELOADS = {
+  name: 'turnout_config_reloads_total',
+  help: 'Config reload attempts by result: success, error.',
+} as const
 export const CLIENT_ERROR_KINDS = ['bad_request', 'headers_too_large', 'request_timeout'] as const
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
 export type CheckResult = 'pass' | 'fail' | 'inconclusive'
@@ -418,12 +423,7 @@ export class TurnoutMetrics implements Metrics {
     })
 
     // Rare events: prom-client directly.
-    this.#reloads = new Counter({
-      name: 'turnout_config_reloads_total',
-      help: 'Config reload attempts by result: success, error.',
-      labelNames: ['result'],
-      registers,
-    })
+    this.#reloads = new Counter({ ...CONFIG_RELOADS, labelNames: ['result'], registers })
     this.#reloads.inc({ result: 'success' }, 0)
     this.#reloads.inc({ result: 'error' }, 0)
     this.#clientErrors = new Counter({
