@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
-import { assertAdminToken } from './admin/token-rule.js'
+import { assertAdminListen, assertAdminToken } from './admin/token-rule.js'
 import { compile } from './config/compile.js'
 import { ConfigError, formatProblem, loadConfigFile } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
@@ -25,6 +25,7 @@ import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
+import { warnUnresolved } from './upstream/resolve.js'
 
 export interface TurnoutOptions {
   config: Config
@@ -114,7 +115,8 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const prepare = opts.prepare ?? ((c: Config) => c)
   let config = prepare(opts.config)
   const logger = opts.logger ?? createLogger()
-  assertAdminToken(config, opts.configFile ?? '<config>')
+  const source = opts.configFile ?? '<config>'
+  if (opts.adminListener !== false) await assertAdminListen(config, source)
 
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
@@ -253,6 +255,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       opts.adminListener === false
         ? { address: '', family: '', port: 0 }
         : await listen(admin.server, config.admin.listen, 'admin')
+    if (opts.adminListener !== false) assertAdminToken(config, source, adminAddress)
   } catch (err) {
     proxy.close()
     admin.server.close()
@@ -261,6 +264,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     throw err
   }
   ready = true
+  if (opts.adminListener !== false) void warnUnresolved(config, logger)
 
   let watcher: ConfigWatcher | null = null
   if (opts.configFile && opts.watch !== false) {
@@ -315,6 +319,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
           admin.setToken(next.admin.token ?? null)
           configReloaded('success')
           logger.info({ file: opts.configFile, routes: next.routes.length }, 'config reloaded')
+          if (opts.adminListener !== false) void warnUnresolved(next, logger)
         } catch (err) {
           configReloaded('error')
           if (err instanceof ConfigError) {

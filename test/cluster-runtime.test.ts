@@ -1,6 +1,7 @@
 // `workers: N` and runtime state: a weight set through the admin API and a running rollout survive
 // the leader worker's (and every worker's) death; a reload the primary rejects is counted in
-// /metrics. Runs bin/turnout.js (dist/ is built by `npm test`/`prepare`).
+// /metrics; an endpoint that does not resolve is warned about once, by the primary.
+// Runs bin/turnout.js (dist/ is built by `npm test`/`prepare`).
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, get, type Server } from 'node:http'
@@ -92,6 +93,9 @@ routes:
     primary: { endpoints: [${primary.url}] }
     canary: { endpoints: [${canary.url}] }
     rollout: { steps: [10, 50], interval: 1h }
+  - name: gone
+    match: { pathPrefix: /gone }
+    primary: { endpoints: ["http://does-not-exist.invalid:80"] }
   - name: web
     primary: { endpoints: [${primary.url}] }
     canary: { endpoints: [${canary.url}] }
@@ -109,6 +113,9 @@ routes:
   const listening = run.lines.filter((l) => l.msg === 'listening')
   const proxy = listening.find((l) => l.listener === 'proxy')!.address as string
   const admin = listening.find((l) => l.listener === 'admin')!.address as string
+  const unresolved = await run.waitFor((l) => /does not resolve/.test(String(l.msg)))
+  t.match(unresolved, { level: 40, route: 'gone', variant: 'primary', host: 'does-not-exist.invalid' })
+  t.equal(unresolved.worker, undefined, 'the primary says it, once for the cluster')
 
   // An emergency weight (100 here: a deterministic split) and a running rollout, both in the leader.
   const put = await request(`http://${admin}/api/routes/web/weight`, {
@@ -147,6 +154,7 @@ routes:
   t.equal(now.web!.split.canary, 100, 'after every worker was replaced, still the runtime weight')
   t.same(await burst(proxy, 40), new Set(['200 canary {"service":"canary"}']))
   t.equal(await metric(admin, 'turnout_canary_weight{route="web"}'), 100)
+  t.equal(run.lines.filter((l) => /does not resolve/.test(String(l.msg))).length, 1, 'said once')
 
   // A reload the primary rejects is counted (once, by the primary), not only logged.
   t.equal(await metric(admin, 'turnout_config_reloads_total{result="error"}'), 0)

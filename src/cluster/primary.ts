@@ -20,13 +20,14 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AggregatorRegistry } from 'prom-client'
 import { AdminError, type AdminRequest, AdminServer } from '../admin/server.js'
-import { assertAdminToken } from '../admin/token-rule.js'
+import { assertAdminListen, assertAdminToken } from '../admin/token-rule.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from '../config/watch.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
 import { EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js'
+import { warnUnresolved } from '../upstream/resolve.js'
 import {
   type ApiAnswer,
   type ApiRequest,
@@ -81,7 +82,7 @@ interface Pending<T> {
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const logger = opts.logger ?? createLogger()
   let config = opts.config
-  assertAdminToken(config, opts.configFile)
+  await assertAdminListen(config, opts.configFile)
   const adminListen = parseHostPort(config.admin.listen)
 
   let state: 'starting' | 'running' | 'stopping' = 'starting'
@@ -384,6 +385,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         assertAdminToken(next, opts.configFile, adminAddress)
         admin.setToken(next.admin.token ?? null)
         config = next
+        void warnUnresolved(next, logger)
       } catch (err) {
         // The workers would refuse it too (each alike): say it (and count it) once and leave them be.
         ownMetrics.reloadRejected()
@@ -414,9 +416,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     }),
   ])
   adminAddress = admin.server.address() as AddressInfo
+  try {
+    assertAdminToken(config, opts.configFile, adminAddress)
+  } catch (err) {
+    admin.server.close()
+    throw err
+  }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   process.on('SIGHUP', onHup)
+  // Workers do not check (each would say it again): the primary says it once for the cluster.
+  void warnUnresolved(config, logger)
   const file = opts.configFile
   watcher = await watchConfigFile(file, reload, {
     onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),

@@ -31,7 +31,13 @@ export const DURATION_BUCKETS: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ]
 
-export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['connect', 'timeout', 'reset', 'protocol']
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = [
+  'connect',
+  'timeout',
+  'reset',
+  'protocol',
+  'dns',
+]
 export const REASONS: readonly Reason[] = ['weight', 'sticky', 'override']
 export const FAULT_KINDS: readonly FaultKind[] = ['delay', 'abort']
 export const MIRROR_DROP_REASONS = ['in_flight_limit', 'body_too_large', 'timeout', 'upstream_error'] as const
@@ -132,7 +138,7 @@ export class VariantStats {
   readonly codes = new Map<number, number>()
   readonly duration = new HistogramAcc()
   /** Indexed like UPSTREAM_ERROR_KINDS / REASONS / FAULT_KINDS. */
-  readonly upstreamErrors = [0, 0, 0, 0]
+  readonly upstreamErrors = [0, 0, 0, 0, 0]
   readonly decisions = [0, 0, 0]
   readonly faults = [0, 0]
 }
@@ -160,7 +166,13 @@ export class MirrorStats {
   readonly mismatches = [0, 0, 0]
 }
 
-const KIND_INDEX: Record<UpstreamErrorKind, number> = { connect: 0, timeout: 1, reset: 2, protocol: 3 }
+const KIND_INDEX: Record<UpstreamErrorKind, number> = {
+  connect: 0,
+  timeout: 1,
+  reset: 2,
+  protocol: 3,
+  dns: 4,
+}
 const REASON_INDEX: Record<Reason, number> = { weight: 0, sticky: 1, override: 2 }
 const FAULT_INDEX: Record<FaultKind, number> = { delay: 0, abort: 1 }
 
@@ -288,7 +300,7 @@ export class TurnoutMetrics implements Metrics {
     )
     new Counter({
       name: 'turnout_upstream_errors_total',
-      help: 'Upstream failures by kind: connect, timeout, reset, protocol.',
+      help: 'Upstream failures by kind: connect, timeout, reset, protocol, dns (the host name did not resolve).',
       labelNames: ['route', 'variant', 'kind'],
       registers,
       collect() {
