@@ -156,6 +156,11 @@ routes:
   t.equal(await metric(admin, 'turnout_canary_weight{route="web"}'), 100)
   t.equal(run.lines.filter((l) => /does not resolve/.test(String(l.msg))).length, 1, 'said once')
 
+  // The primary's admin listener answers a malformed %-escape itself: 400, not 500.
+  const malformed = await request(`http://${admin}/api/routes/%E0%A4%A`, { headers: auth })
+  t.equal(malformed.statusCode, 400)
+  t.match(await malformed.body.json(), { error: 'bad_request' })
+
   // A reload the primary rejects is counted (once, by the primary), not only logged.
   t.equal(await metric(admin, 'turnout_config_reloads_total{result="error"}'), 0)
   const mark = run.lines.length
