@@ -4,7 +4,10 @@
 // Worker 1 is the leader: it keeps its routes' rollout blocks, so the rollout controllers, the admin
 // API's state and the mirror diffs live in it alone; it reports its live weights whenever they may
 // have changed (and once a second, as a safety net). The other workers (followers) drop the rollout
-// blocks from their config and take the leader's weights, relayed by the primary.
+// blocks from their config and take the leader's weights, relayed by the primary. The leader's
+// reports also carry its runtime state (weights with the config weight they were set under, rollout
+// states), which the primary keeps: every worker waits for it (the answer to its hello) and starts
+// from it, so a replaced worker does not fall back to the file's weights.
 import { pino } from 'pino'
 import { startTurnout, type Turnout } from '../app.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
