@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
-import { assertAdminToken } from './admin/token-rule.js'
+import { assertAdminListen, assertAdminToken } from './admin/token-rule.js'
 import { compile } from './config/compile.js'
 import { ConfigError, formatProblem, loadConfigFile, loadedText } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
@@ -17,6 +17,7 @@ import { combineObservers } from './proxy/context.js'
 import { createRequestHandler } from './proxy/handle.js'
 import { createUpgradeHandler } from './proxy/upgrade.js'
 import { RolloutManager } from './rollout/controller.js'
+import { type RuntimeState, restoreWeights } from './rollout/runtime-state.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
@@ -25,6 +26,7 @@ import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
+import { warnUnresolved } from './upstream/resolve.js'
 
 export interface TurnoutOptions {
   config: Config
@@ -41,6 +43,8 @@ export interface TurnoutOptions {
   prepare?: (config: Config) => Config
   /** Bind the proxy listener with SO_REUSEPORT, exclusively (cluster workers, where Node supports it). */
   reusePort?: boolean
+  /** Weights and rollout states to start from (a cluster worker the primary replaced); before listening. */
+  runtime?: RuntimeState
 }
 
 export interface Turnout {
@@ -114,7 +118,8 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const prepare = opts.prepare ?? ((c: Config) => c)
   let config = prepare(opts.config)
   const logger = opts.logger ?? createLogger()
-  assertAdminToken(config, opts.configFile ?? '<config>')
+  const source = opts.configFile ?? '<config>'
+  if (opts.adminListener !== false) await assertAdminListen(config, source)
 
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
@@ -137,9 +142,10 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
+  if (opts.runtime) restoreWeights(holder.current, opts.runtime.weights)
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
   const metrics: Metrics = telemetry.metrics
-  const rollouts = new RolloutManager({ holder, logger, metrics })
+  const rollouts = new RolloutManager({ holder, logger, metrics, kept: opts.runtime?.rollouts })
   const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
   const observer = combineObservers([telemetry.observer, rollouts.observer], telemetry.observerErrors)
 
@@ -267,6 +273,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       opts.adminListener === false
         ? { address: '', family: '', port: 0 }
         : await listen(admin.server, config.admin.listen, 'admin')
+    if (opts.adminListener !== false) assertAdminToken(config, source, adminAddress)
   } catch (err) {
     proxy.close()
     admin.server.close()
@@ -275,6 +282,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
     throw err
   }
   ready = true
+  if (opts.adminListener !== false) void warnUnresolved(config, logger)
 
   let watcher: ConfigWatcher | null = null
   if (opts.configFile && opts.watch !== false) {
@@ -330,6 +338,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
           admin.setToken(next.admin.token ?? null)
           configReloaded('success')
           logger.info({ file: opts.configFile, routes: next.routes.length }, 'config reloaded')
+          if (opts.adminListener !== false) void warnUnresolved(next, logger)
         } catch (err) {
           configReloaded('error')
           if (err instanceof ConfigError) {

@@ -5,7 +5,7 @@ import { request } from 'undici'
 import { startTurnout } from '../src/app.js'
 import { main } from '../src/cli/main.js'
 import { ConfigError, parseConfig } from '../src/config/load.js'
-import { memoryLogger, startProxy } from './helpers/turnout.js'
+import { memoryLogger, rawExchange, startProxy } from './helpers/turnout.js'
 import { startSampleUpstreams } from './helpers/upstream.js'
 
 const TOKEN = 'test-token-0123456789'
@@ -119,6 +119,26 @@ t.test('admin API and CLI', async (t) => {
     }
     t.equal(turnout.holder.current.byName.get('shop')!.weight.canary, 25, 'unchanged by the bad calls')
     t.equal((await api('PUT', '/api/routes/static/weight', { body: '{"canary": 0}' })).status, 200)
+  })
+
+  t.test('a malformed percent-encoding in the path is a 400 bad_request, not a 500', async (t) => {
+    for (const path of ['/api/routes/%E0%A4%A', '/api/routes/%zz/weight', '/api/%']) {
+      const res = await api('GET', path)
+      t.equal(res.status, 400, path)
+      t.equal(res.body.error, 'bad_request', path)
+      t.type(res.body.message, 'string')
+    }
+    // Over a raw socket too: the same answer, and the connection stays usable.
+    const raw = await rawExchange(
+      turnout.adminUrl,
+      `GET /api/routes/%E0%A4%A HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n` +
+        `GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+    )
+    t.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/)
+    t.match(raw, /"error":"bad_request"/)
+    t.match(raw, /HTTP\/1\.1 200 OK[\s\S]*"status":"ok"/, 'the next request on the connection is answered')
+    t.notMatch(raw, /internal_error/)
+    t.equal((await api('GET', '/api/routes/shop')).status, 200, 'the admin server still works')
   })
 
   t.test('POST rollout actions; a manual weight pauses a running rollout', async (t) => {

@@ -103,7 +103,15 @@ export class AdminServer {
       ])
       return
     }
-    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    const segments = decodeSegments(url.pathname)
+    if (segments === null) {
+      sendJson(res, 400, {
+        error: 'bad_request',
+        message: 'the path has a malformed percent-encoding',
+        path: url.pathname,
+      })
+      return
+    }
     let pathMatched = false
     for (const r of this.#routes) {
       const params = matchParts(r.parts, segments)
@@ -124,6 +132,15 @@ export class AdminServer {
     }
     if (pathMatched) sendJson(res, 405, { error: 'method not allowed' })
     else sendJson(res, 404, { error: 'not found', path: url.pathname })
+  }
+}
+
+/** The path's segments, percent-decoded; null when an escape is malformed (`%E0%A4%A`, `%zz`). */
+function decodeSegments(pathname: string): string[] | null {
+  try {
+    return pathname.split('/').filter(Boolean).map(decodeURIComponent)
+  } catch {
+    return null
   }
 }
 

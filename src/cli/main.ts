@@ -1,10 +1,13 @@
 // The `turnout` command line. Exit codes: 0 ok, 1 invalid config or failed start, 2 bad usage.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkAdminListen } from '../admin/token-rule.js'
 import { startTurnout, type Turnout } from '../app.js'
 import { workerCount } from '../cluster/count.js'
 import { WORKER_ID_ENV } from '../cluster/messages.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
+import type { Config } from '../config/schema.js'
+import { describeUnresolved, unresolvedEndpoints } from '../upstream/resolve.js'
 import { type AdminCommand, adminCommand } from './admin-client.js'
 import { startDemo } from './demo.js'
 import { runRolloutScenario, SCENARIOS, type Scenario } from './demo-rollout.js'
@@ -32,7 +35,8 @@ Usage:
                                    start a one-route proxy (route "default") without a file
   turnout --primary URL ... --print-config
                                    print that config as YAML and exit (to graduate to a file)
-  turnout validate FILE            check a config file: prints ok, or one line per problem (exit 1)
+  turnout validate FILE            check a config file: prints ok, or one line per problem (exit 1);
+                                   warns on stderr about endpoint hosts that do not resolve
   turnout demo [--listen ADDR] [--admin ADDR]
                                    two sample upstreams behind Turnout, 10% canary
   turnout demo --scenario good-canary|bad-canary
@@ -147,15 +151,31 @@ async function dispatch(argv: string[], io: Io): Promise<number | undefined> {
 async function validate(argv: string[], io: Io): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} })
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one FILE')
+  const file = positionals[0]!
+  let config: Config
   try {
-    await loadConfigFile(positionals[0]!, io.env)
-    io.out('ok')
-    return 0
+    config = await loadConfigFile(file, io.env)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     io.out(err.problems.map(formatProblem).join('\n'))
     return 1
   }
+  // What the start would find by resolving names: the admin token rule decides on IPs (an error),
+  // an endpoint that does not resolve is a warning (the start warns too, and keeps trying).
+  const [admin, unresolved] = await Promise.all([checkAdminListen(config, file), unresolvedEndpoints(config)])
+  const warnings = unresolved.map((u) => `${file}: warning: ${describeUnresolved(u)}`)
+  if (admin.kind === 'unresolved') {
+    warnings.push(
+      `${file}: warning: admin.listen: host ${admin.host} does not resolve here (${admin.error}): the admin token rule is checked again at start`,
+    )
+  }
+  if (warnings.length > 0) io.err(warnings.join('\n'))
+  if (admin.kind === 'needs-token') {
+    io.out(formatProblem(admin.problem))
+    return 1
+  }
+  io.out('ok')
+  return 0
 }
 
 async function demo(argv: string[], io: Io): Promise<number | undefined> {

@@ -1,6 +1,7 @@
 // The IPC messages between the cluster primary and its workers (all `type`s start with `turnout:`;
 // anything else on the channel, such as Node's own cluster traffic, is ignored).
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
+import type { RuntimeState } from '../rollout/runtime-state.js'
 
 /** route name → live canary weight (0..100). */
 export type Weights = Record<string, number>
@@ -28,6 +29,8 @@ export type ToWorker =
   | { type: 'turnout:drain' }
   /** Re-read the config file (SIGHUP or a file change seen by the primary). */
   | { type: 'turnout:reload' }
+  /** The answer to `hello`: the runtime state the primary kept, which the worker starts from. */
+  | { type: 'turnout:runtime'; state: RuntimeState }
   /** The leader's weights (to followers); answered with `applied`. */
   | { type: 'turnout:weights'; seq: number; weights: Weights }
   /** An admin API call (to the leader); answered with `api-answer`. */
@@ -40,8 +43,8 @@ export type FromWorker =
   | { type: 'turnout:hello' }
   /** The proxy listener is up; `address` is what it is bound to. */
   | { type: 'turnout:ready'; address: string }
-  /** The leader's live weights changed (or it just started). */
-  | { type: 'turnout:weights'; weights: Weights }
+  /** The leader's live weights or rollout states changed (or it just started). */
+  | { type: 'turnout:weights'; weights: Weights; runtime: RuntimeState }
   | { type: 'turnout:applied'; seq: number }
   /** A follower swapped its route table (reload): it wants the leader's weights again. */
   | { type: 'turnout:swapped' }

@@ -7,6 +7,9 @@
 // - /api/...: forwarded to the leader (worker 1), which answers through its own AdminServer; weight
 //   changes the leader reports are relayed to the followers, and an API call is answered only once
 //   every follower has applied them (so a PUT .../weight is in force everywhere when it returns).
+// - Runtime state (live weights, rollout states): the leader reports it with its weights; the primary
+//   keeps the latest and answers every worker's hello with it, so a replaced worker (the leader
+//   included) starts from it, before it serves, instead of from the file's weights.
 // - SIGTERM/SIGINT: every worker drains (shutdown.drainTimeout), then exit 0. SIGHUP or a change of
 //   the config file: the primary re-reads its admin token, then every worker reloads.
 // - A worker that dies is logged and replaced; one that keeps dying within seconds of starting is
@@ -17,12 +20,14 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AggregatorRegistry } from 'prom-client'
 import { AdminError, type AdminRequest, AdminServer } from '../admin/server.js'
-import { assertAdminToken } from '../admin/token-rule.js'
+import { assertAdminListen, assertAdminToken } from '../admin/token-rule.js'
 import { ConfigError, formatProblem, loadConfigFile, loadedText } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from '../config/watch.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
+import { EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js'
+import { warnUnresolved } from '../upstream/resolve.js'
 import {
   type ApiAnswer,
   type ApiRequest,
@@ -33,6 +38,7 @@ import {
   type Weights,
   WORKER_ID_ENV,
 } from './messages.js'
+import { PrimaryMetrics } from './primary-metrics.js'
 
 /** A worker that dies sooner than this after it was started died "quickly". */
 export const QUICK_DEATH_MS = 10_000
@@ -76,7 +82,7 @@ interface Pending<T> {
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const logger = opts.logger ?? createLogger()
   let config = opts.config
-  assertAdminToken(config, opts.configFile)
+  await assertAdminListen(config, opts.configFile)
   const adminListen = parseHostPort(config.admin.listen)
 
   let state: 'starting' | 'running' | 'stopping' = 'starting'
@@ -86,6 +92,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let proxyAddress: string | null = null
   /** The leader's last reported weights and their sequence number. */
   let weights: Weights | null = null
+  /** The leader's last reported runtime state: every worker (re)starts from it. */
+  let runtime: RuntimeState = EMPTY_RUNTIME
   let seq = 0
   let nextId = 0
   const apiCalls = new Map<number, Pending<ApiAnswer>>()
@@ -123,9 +131,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     logger,
     ready: () => state === 'running' && slots.some((s) => s.ready),
   })
+  const ownMetrics = new PrimaryMetrics()
   if (config.metrics.enabled) {
     admin.route('GET', '/metrics', async ({ res }) => {
-      const merged = AggregatorRegistry.aggregate(await gatherMetrics())
+      const merged = AggregatorRegistry.aggregate([...(await gatherMetrics()), await ownMetrics.json()])
       const text = await merged.metrics()
       res.writeHead(200, { 'content-type': merged.contentType, 'cache-control': 'no-store' })
       res.end(text)
@@ -236,6 +245,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const onMessage = (slot: Slot, m: FromWorker) => {
     switch (m.type) {
       case 'turnout:hello':
+        tell(slot, { type: 'turnout:runtime', state: runtime })
+        if (slot !== leader) sendWeights(slot)
+        return
       case 'turnout:swapped':
         if (slot !== leader) sendWeights(slot)
         return
@@ -249,6 +261,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       case 'turnout:weights':
         if (slot !== leader) return
         weights = m.weights
+        runtime = m.runtime
         seq++
         for (const s of followers) sendWeights(s)
         return
@@ -372,8 +385,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         assertAdminToken(next, opts.configFile, adminAddress)
         admin.setToken(next.admin.token ?? null)
         config = next
+        void warnUnresolved(next, logger)
       } catch (err) {
-        // The workers would refuse it too (each alike): say it once and leave them be.
+        // The workers would refuse it too (each alike): say it (and count it) once and leave them be.
+        ownMetrics.reloadRejected()
         if (err instanceof ConfigError) {
           for (const p of err.problems) logger.error({ problem: formatProblem(p) }, 'config reload rejected')
         } else logger.error({ err: (err as Error).message }, 'config reload failed')
@@ -401,9 +416,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     }),
   ])
   adminAddress = admin.server.address() as AddressInfo
+  try {
+    assertAdminToken(config, opts.configFile, adminAddress)
+  } catch (err) {
+    admin.server.close()
+    throw err
+  }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   process.on('SIGHUP', onHup)
+  // Workers do not check (each would say it again): the primary says it once for the cluster.
+  void warnUnresolved(config, logger)
   const file = opts.configFile
   watcher = await watchConfigFile(file, reload, {
     initialText: loadedText(opts.config),

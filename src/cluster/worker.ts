@@ -4,12 +4,16 @@
 // Worker 1 is the leader: it keeps its routes' rollout blocks, so the rollout controllers, the admin
 // API's state and the mirror diffs live in it alone; it reports its live weights whenever they may
 // have changed (and once a second, as a safety net). The other workers (followers) drop the rollout
-// blocks from their config and take the leader's weights, relayed by the primary.
+// blocks from their config and take the leader's weights, relayed by the primary. The leader's
+// reports also carry its runtime state (weights with the config weight they were set under, rollout
+// states), which the primary keeps: every worker waits for it (the answer to its hello) and starts
+// from it, so a replaced worker does not fall back to the file's weights.
 import { pino } from 'pino'
 import { startTurnout, type Turnout } from '../app.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
+import { captureWeights, EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import type { Logger } from '../telemetry/logger.js'
 import { TurnoutMetrics } from '../telemetry/metrics.js'
 import { supportsReusePort } from './count.js'
@@ -68,6 +72,27 @@ export function applyWeights(turnout: Pick<Turnout, 'holder'>, weights: Weights)
   }
 }
 
+/** How long a worker waits for the primary's kept runtime state before it starts from the file alone. */
+const RUNTIME_WAIT_MS = 10_000
+
+async function keptRuntime(kept: Promise<RuntimeState>, logger: Logger): Promise<RuntimeState> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<RuntimeState>((resolve) => {
+    timer = setTimeout(() => {
+      logger.warn(
+        { waitedMs: RUNTIME_WAIT_MS },
+        'the primary did not send the runtime state: starting from the config file',
+      )
+      resolve(EMPTY_RUNTIME)
+    }, RUNTIME_WAIT_MS)
+  })
+  try {
+    return await Promise.race([kept, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export async function runWorker(opts: WorkerOptions): Promise<number> {
   const id = Number(opts.env[WORKER_ID_ENV])
   const leader = id === 1
@@ -83,12 +108,20 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
 
   const syncWeights = () => {
     if (!leader || turnout === null) return
-    const weights = weightsOf(turnout)
-    const key = JSON.stringify(weights)
+    const runtime: RuntimeState = {
+      weights: captureWeights(turnout.holder.current),
+      rollouts: turnout.rollouts.snapshot(),
+    }
+    const key = JSON.stringify(runtime)
     if (key === lastSent) return
     lastSent = key
-    send({ type: 'turnout:weights', weights })
+    send({ type: 'turnout:weights', weights: weightsOf(turnout), runtime })
   }
+  // The primary answers `hello` with the runtime state it kept: a replacement starts from it.
+  let keptArrived: (state: RuntimeState) => void = () => {}
+  const kept = new Promise<RuntimeState>((resolve) => {
+    keptArrived = resolve
+  })
   const heartbeat = setInterval(syncWeights, 1000)
   heartbeat.unref()
 
@@ -109,6 +142,8 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
         return stop()
       case 'turnout:reload':
         return void turnout?.reload().catch(() => {})
+      case 'turnout:runtime':
+        return keptArrived(m.state)
       case 'turnout:weights':
         if (turnout === null) pendingWeights = m.weights
         else applyWeights(turnout, m.weights)
@@ -150,7 +185,9 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
   try {
     // Read here, not handed over: a replacement worker starts from the file as it is now.
     const config = await loadConfigFile(opts.configFile, opts.env)
+    const runtime = await keptRuntime(kept, logger)
     turnout = await startTurnout({
+      runtime,
       config,
       configFile: opts.configFile,
       env: opts.env,

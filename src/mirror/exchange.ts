@@ -135,7 +135,7 @@ export class MirrorExchange implements Dispatcher.DispatchHandler {
         status: err === null ? this.#status : 0,
         reason,
         error: err,
-        connectFailed: kind === 'connect',
+        connectFailed: kind === 'connect' || kind === 'dns',
         durationSeconds,
         captured,
       })

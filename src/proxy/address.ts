@@ -1,6 +1,7 @@
 // "host:port" parsing for listen addresses. ":8080" and "8080" mean 127.0.0.1 for developer-facing
 // shorthands; the config's default proxy address is 0.0.0.0:8080.
-import type { AddressInfo } from 'node:net'
+import dns from 'node:dns'
+import { type AddressInfo, isIP } from 'node:net'
 
 export interface HostPort {
   host: string
@@ -27,6 +28,28 @@ export function formatAddress(a: AddressInfo | string | null): string {
     : `${a.address}:${a.port}`
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+/**
+ * A loopback IP: 127.0.0.0/8, ::1, or an IPv4-mapped 127.x (::ffff:127.0.0.1 in any spelling). Names
+ * are not IPs (resolve them first); 0.0.0.0 and :: are every interface, not loopback.
+ */
+export function isLoopbackIp(ip: string): boolean {
+  const version = isIP(ip)
+  if (version === 4) return ip.startsWith('127.')
+  if (version !== 6) return false
+  let canonical: string
+  try {
+    canonical = new URL(`http://[${ip}]/`).hostname
+  } catch {
+    return false // a zone id (fe80::1%eth0) is link-local anyway
+  }
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical)
+}
+
+/** Host name or IP → every IP it stands for (an IP stands for itself); rejects when it does not resolve. */
+export type Resolver = (host: string) => Promise<string[]>
+
+export const systemResolver: Resolver = async (host) => {
+  if (isIP(host) !== 0) return [host]
+  // Looked up at call time (not a bound import), as net.Server.listen and undici do.
+  return (await dns.promises.lookup(host, { all: true })).map((a) => a.address)
 }

@@ -7,7 +7,8 @@ import type { CompiledRoute } from '../routing/table.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import type { RefusalKind } from './admit.js'
 
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'protocol'
+/** dns: the endpoint's host name did not resolve (a kind of its own; answered like connect, 502). */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'dns'
 export type FaultKind = 'delay' | 'abort'
 
 export class RequestContext {

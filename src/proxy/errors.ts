@@ -1,15 +1,15 @@
-// Upstream failures: classified once into the four kinds telemetry counts, and mapped in one place
+// Upstream failures: classified once into the five kinds telemetry counts, and mapped in one place
 // to Turnout's own answers (502 upstream_unavailable, 504 upstream_timeout).
 import type { ServerResponse } from 'node:http'
 import type { UpstreamErrorKind } from './context.js'
 
+/** getaddrinfo's failures: the endpoint's host name did not resolve (undici resolves per connection). */
+const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL'])
 const CONNECT = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ECONNREFUSED',
-  'ENOTFOUND',
   'EHOSTUNREACH',
   'ENETUNREACH',
-  'EAI_AGAIN',
   'EADDRNOTAVAIL',
   'ECONNABORTED',
 ])
@@ -18,6 +18,7 @@ const RESET = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'
 
 export function classifyUpstreamError(err: Error): UpstreamErrorKind {
   const code = (err as NodeJS.ErrnoException).code ?? ''
+  if (DNS.has(code)) return 'dns'
   if (CONNECT.has(code)) return 'connect'
   if (TIMEOUT.has(code)) return 'timeout'
   if (RESET.has(code)) return 'reset'

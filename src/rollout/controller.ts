@@ -97,6 +97,7 @@ export class RouteRollout {
   #timer: NodeJS.Timeout | null = null
   #gen = 0
   #closed = false
+  #updatedAt = ''
 
   constructor(
     route: RouteConfig,
@@ -129,8 +130,34 @@ export class RouteRollout {
     }
   }
 
-  /** First load: resume from the state file if there is one, else start by itself with `start: auto`. */
-  async init(): Promise<void> {
+  /** The state as a state file holds it (also what a cluster primary keeps across worker restarts). */
+  snapshot(): RolloutState {
+    const s = this.status()
+    return {
+      version: 1,
+      route: this.name,
+      canary: this.#route.canary?.endpoints ?? [],
+      phase: s.phase,
+      step: s.step,
+      weight: s.weight,
+      failures: s.failures,
+      reason: s.reason,
+      gate: this.#gate,
+      preRolloutDone: this.#preRolloutDone,
+      updatedAt: this.#updatedAt,
+    }
+  }
+
+  /**
+   * First load: resume from `kept` (the state a cluster primary kept while this worker was replaced)
+   * or else from the state file if there is one, else start by itself with `start: auto`.
+   */
+  async init(kept?: RolloutState): Promise<void> {
+    // A state never committed is the constructor's idle one: nothing to resume.
+    if (kept && kept.updatedAt !== '' && this.#resumable(kept)) {
+      this.#restore(kept, 'after a worker restart')
+      return
+    }
     const file = this.#cfg.stateFile
     if (file) {
       const load = await readStateFile(file)
@@ -152,8 +179,8 @@ export class RouteRollout {
       }
       if (load.kind === 'ok') {
         const s = load.state
-        if (s.route === this.name && sameList(s.canary, this.#route.canary?.endpoints ?? [])) {
-          this.#restore(s)
+        if (this.#resumable(s)) {
+          this.#restore(s, 'from the state file after a restart')
           return
         }
         this.deps.logger.warn(
@@ -165,7 +192,12 @@ export class RouteRollout {
     if (this.#cfg.start === 'auto') this.start('started by itself (start: auto)')
   }
 
-  #restore(s: RolloutState): void {
+  /** A state for this route and this canary (another canary starts afresh). */
+  #resumable(s: RolloutState): boolean {
+    return s.route === this.name && sameList(s.canary, this.#route.canary?.endpoints ?? [])
+  }
+
+  #restore(s: RolloutState, how: string): void {
     this.#phase = s.phase
     this.#step = Math.min(s.step, this.#steps.length - 1)
     this.#failures = s.failures
@@ -174,10 +206,13 @@ export class RouteRollout {
     if (s.phase !== 'idle') this.#setWeight(s.weight)
     this.deps.logger.info(
       { route: this.name, phase: s.phase, step: this.#step, weight: s.weight, failures: s.failures },
-      'rollout resumed from its state file',
+      `rollout resumed ${how}`,
     )
-    const was = s.reason.replace(/^resumed from the state file after a restart \(was: (.*)\)$/, '$1')
-    this.#commit(`resumed from the state file after a restart (was: ${was})`, { event: false })
+    const was = s.reason.replace(
+      /^resumed (?:from the state file )?after a (?:worker )?restart \(was: (.*)\)$/,
+      '$1',
+    )
+    this.#commit(`resumed ${how} (was: ${was})`, { event: false })
     if (ACTIVE.has(this.#phase)) this.#kick(null)
   }
 
@@ -494,6 +529,7 @@ export class RouteRollout {
   /** Records a state change: metrics, log, state file, event webhooks, listeners. */
   #commit(reason: string, opts: { persist?: boolean; event?: boolean } = {}): void {
     this.#reason = reason
+    this.#updatedAt = new Date().toISOString()
     this.#metrics()
     const s = this.status()
     this.deps.logger.info(
@@ -501,21 +537,7 @@ export class RouteRollout {
       'rollout',
     )
     const file = this.#cfg.stateFile
-    if (file && opts.persist !== false) {
-      void this.deps.writer.write(file, {
-        version: 1,
-        route: this.name,
-        canary: this.#route.canary?.endpoints ?? [],
-        phase: s.phase,
-        step: s.step,
-        weight: s.weight,
-        failures: s.failures,
-        reason,
-        gate: this.#gate,
-        preRolloutDone: this.#preRolloutDone,
-        updatedAt: new Date().toISOString(),
-      })
-    }
+    if (file && opts.persist !== false) void this.deps.writer.write(file, this.snapshot())
     if (opts.event !== false) this.#tell('event')
     this.deps.changed(this.name, s)
   }
@@ -600,6 +622,8 @@ export interface ManagerOptions {
   holder: TableHolder
   logger: Logger
   metrics?: RolloutMetrics
+  /** Route → the rollout state to start from instead of the state file (a replaced cluster worker). */
+  kept?: Readonly<Record<string, RolloutState>>
 }
 
 /**
@@ -618,11 +642,14 @@ export class RolloutManager {
   readonly #listeners: Array<(route: string, status: RolloutStatus) => void> = []
   readonly #writer: StateWriter
   #inits: Promise<void>[] = []
+  /** Only for the controllers of the first table. */
+  #kept: Readonly<Record<string, RolloutState>>
 
   constructor(opts: ManagerOptions) {
     this.#holder = opts.holder
     this.#logger = opts.logger
     this.#metrics = opts.metrics ?? noopRolloutMetrics
+    this.#kept = opts.kept ?? {}
     this.#writer = new StateWriter((file, err) =>
       this.#logger.error({ stateFile: file, err: err.message }, 'cannot write the rollout state file'),
     )
@@ -644,6 +671,7 @@ export class RolloutManager {
       },
     }
     this.#sync(this.#holder.current, null)
+    this.#kept = {}
     this.#holder.onSwap((next, previous) => this.#sync(next, previous))
   }
 
@@ -662,6 +690,13 @@ export class RolloutManager {
 
   status(route: string): RolloutStatus | null {
     return this.#controllers.get(route)?.status() ?? null
+  }
+
+  /** Every rollout's state, by route. */
+  snapshot(): Record<string, RolloutState> {
+    const out: Record<string, RolloutState> = {}
+    for (const [name, c] of this.#controllers) out[name] = c.snapshot()
+    return out
   }
 
   /** Called after every state change of any route's rollout. */
@@ -717,7 +752,7 @@ export class RolloutManager {
       this.#controllers.set(route.name, c)
       this.#inits.push(
         c
-          .init()
+          .init(this.#kept[route.name])
           .catch((err: Error) =>
             this.#logger.error({ route: route.name, err: err.message }, 'rollout failed to initialise'),
           ),

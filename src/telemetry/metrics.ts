@@ -33,7 +33,13 @@ export const DURATION_BUCKETS: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ]
 
-export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['connect', 'timeout', 'reset', 'protocol']
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = [
+  'connect',
+  'timeout',
+  'reset',
+  'protocol',
+  'dns',
+]
 export const REASONS: readonly Reason[] = ['weight', 'sticky', 'override']
 export const FAULT_KINDS: readonly FaultKind[] = ['delay', 'abort']
 export const MIRROR_DROP_REASONS = ['in_flight_limit', 'body_too_large', 'timeout', 'upstream_error'] as const
@@ -44,6 +50,11 @@ export type MirrorDropReason = (typeof MIRROR_DROP_REASONS)[number]
 export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
 export type ReloadResult = 'success' | 'error'
+/** Also counted by the cluster primary (a reload it rejects never reaches the workers). */
+export const CONFIG_RELOADS = {
+  name: 'turnout_config_reloads_total',
+  help: 'Config reload attempts by result: success, error.',
+} as const
 export const CLIENT_ERROR_KINDS = [
   'bad_request',
   'headers_too_large',
@@ -127,7 +138,7 @@ export class VariantStats {
   readonly codes = new Map<number, number>()
   readonly duration = new HistogramAcc()
   /** Indexed like UPSTREAM_ERROR_KINDS / REASONS / FAULT_KINDS. */
-  readonly upstreamErrors = [0, 0, 0, 0]
+  readonly upstreamErrors = [0, 0, 0, 0, 0]
   readonly decisions = [0, 0, 0]
   readonly faults = [0, 0]
 }
@@ -155,7 +166,13 @@ export class MirrorStats {
   readonly mismatches = [0, 0, 0]
 }
 
-const KIND_INDEX: Record<UpstreamErrorKind, number> = { connect: 0, timeout: 1, reset: 2, protocol: 3 }
+const KIND_INDEX: Record<UpstreamErrorKind, number> = {
+  connect: 0,
+  timeout: 1,
+  reset: 2,
+  protocol: 3,
+  dns: 4,
+}
 const REASON_INDEX: Record<Reason, number> = { weight: 0, sticky: 1, override: 2 }
 const FAULT_INDEX: Record<FaultKind, number> = { delay: 0, abort: 1 }
 
@@ -336,7 +353,7 @@ function requestsFamilies(registry: Registry, rows: VariantRows): void {
     registry,
     {
       name: 'turnout_upstream_errors_total',
-      help: 'Upstream failures by kind: connect, timeout, reset, protocol.',
+      help: 'Upstream failures by kind: connect, timeout, reset, protocol, dns (the host name did not resolve).',
       labelNames: ['route', 'variant', 'kind'],
       key: 'kind',
       values: UPSTREAM_ERROR_KINDS,
@@ -522,15 +539,10 @@ function statsObserver(stats: (route: string) => RouteStats): Observer {
 /** Rare events (reloads, client errors, dropped spans, rollouts, observer errors): prom-client directly. */
 function eventFamilies(registry: Registry) {
   return {
-    reloads: eventCounter(
-      registry,
-      {
-        name: 'turnout_config_reloads_total',
-        help: 'Config reload attempts by result: success, error.',
-        labelNames: ['result'],
-      },
-      [{ result: 'success' }, { result: 'error' }],
-    ),
+    reloads: eventCounter(registry, { ...CONFIG_RELOADS, labelNames: ['result'] }, [
+      { result: 'success' },
+      { result: 'error' },
+    ]),
     clientErrors: eventCounter(
       registry,
       {

@@ -17,8 +17,9 @@ export interface Running {
   exit: Promise<number | null>
 }
 
-export function startBin(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `nodeArgs` go before the script (e.g. `--import` a preload); cluster workers inherit them. */
+export function startBin(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -73,8 +74,9 @@ export function startBin(args: string[], env: NodeJS.ProcessEnv = {}): Running {
 export async function runBin(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
