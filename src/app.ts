@@ -20,9 +20,13 @@ import { RolloutManager } from './rollout/controller.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
+import { createClientErrorHandler } from './server/client-errors.js'
+import { limitConnections } from './server/connection-limit.js'
+import { TrackedResponse } from './server/open-responses.js'
+import { refuseConnect, refuseOtherVersions, refuseUpgradeOtherVersions } from './server/protocol-guards.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
-import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
+import type { Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
 
 export interface TurnoutOptions {
@@ -64,12 +68,6 @@ export interface Turnout {
   close(): Promise<void>
 }
 
-const CLIENT_ERROR_STATUS: Record<ClientErrorKind, [number, string]> = {
-  bad_request: [400, 'Bad Request'],
-  headers_too_large: [431, 'Request Header Fields Too Large'],
-  request_timeout: [408, 'Request Timeout'],
-}
-
 const DEFAULT_HEADERS_TIMEOUT = 10_000
 const DEFAULT_REQUEST_TIMEOUT = 300_000
 
@@ -88,9 +86,11 @@ export function clientTimeouts(limits: Config['limits']): { headersTimeout: numb
 function guardRequests(
   handle: (req: IncomingMessage, res: ServerResponse) => void,
   logger: Logger,
+  metrics: Metrics,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     try {
+      if (refuseOtherVersions(req, res, (kind) => metrics.clientError(kind))) return
       handle(req, res)
     } catch (err) {
       logger.error(
@@ -154,6 +154,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       maxHeaderSize: limits.maxHeaderSize,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
+      ServerResponse: TrackedResponse as unknown as typeof ServerResponse,
     },
     guardRequests(
       createRequestHandler({
@@ -164,11 +165,24 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         draining: () => draining,
       }),
       logger,
+      metrics,
     ),
   )
-  proxy.maxConnections = limits.maxConnections
+  limitConnections(
+    proxy,
+    () => limits.maxConnections,
+    (socket) => {
+      metrics.connectionRejected()
+      logger.warn(
+        { client: socket.remoteAddress, maxConnections: limits.maxConnections },
+        'connection refused: overloaded',
+      )
+    },
+    () => false,
+  )
   const upgrades = createUpgradeHandler({ holder, observer, trustForwarded: config.trustForwardedHeaders })
   proxy.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refuseUpgradeOtherVersions(req, socket, (kind) => metrics.clientError(kind))) return
     try {
       upgrades(req, socket, head)
     } catch (err) {
@@ -179,31 +193,12 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       socket.destroy()
     }
   })
-  proxy.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    const code = err.code ?? ''
-    if (code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy()
-      return
-    }
-    const kind: ClientErrorKind =
-      code === 'HPE_HEADER_OVERFLOW'
-        ? 'headers_too_large'
-        : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_TIMEOUT'
-          ? 'request_timeout'
-          : 'bad_request'
-    const [status, reason] = CLIENT_ERROR_STATUS[kind]
-    metrics.clientError(kind)
-    logger.warn(
-      { client: (socket as import('node:net').Socket).remoteAddress, code, status, err: err.message },
-      'bad client request',
-    )
-    const body = JSON.stringify({ error: kind })
-    // Close for real once the answer is flushed: the server's sockets are half-open by default.
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      () => socket.destroy(),
-    )
-  })
+  const clientErrors = createClientErrorHandler({ metrics, logger })
+  proxy.on('clientError', clientErrors)
+  proxy.on(
+    'connect',
+    refuseConnect((kind) => metrics.clientError(kind)),
+  )
 
   const admin = new AdminServer({
     token: config.admin.token ?? null,

@@ -52,7 +52,13 @@ export type ComparisonResult = (typeof COMPARISON_RESULTS)[number]
 export type MismatchField = (typeof MISMATCH_FIELDS)[number]
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number]
 export type ReloadResult = 'success' | 'error'
-export const CLIENT_ERROR_KINDS = ['bad_request', 'headers_too_large', 'request_timeout'] as const
+export const CLIENT_ERROR_KINDS = [
+  'bad_request',
+  'headers_too_large',
+  'request_timeout',
+  'method_not_allowed',
+  'http_version_not_supported',
+] as const
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
 export type CheckResult = 'pass' | 'fail' | 'inconclusive'
 
@@ -75,6 +81,8 @@ export interface Metrics {
   configReload(result: ReloadResult): void
   /** A client request refused before routing (malformed or smuggling-shaped, header block too large, too slow). */
   clientError(kind: ClientErrorKind): void
+  /** A new client connection answered 503 and closed because limits.maxConnections were open. */
+  connectionRejected(): void
   /** Spans the tracer could not deliver (export failed, or the export queue was full). */
   droppedSpans(count: number): void
   /** The rollout of a route entered `phase` (the gauge is 1 for it and 0 for the other phases). */
@@ -93,6 +101,7 @@ export const noopMetrics: Metrics = {
   mirrorMismatch() {},
   configReload() {},
   clientError() {},
+  connectionRejected() {},
   droppedSpans() {},
   rolloutPhase() {},
   rolloutStep() {},
@@ -251,6 +260,7 @@ export class TurnoutMetrics implements Metrics {
   readonly observer: Observer
   readonly #reloads: Counter<'result'>
   readonly #clientErrors: Counter<'kind'>
+  readonly #connectionsRejected: Counter
   readonly #droppedSpans: Counter<string>
   readonly #rolloutPhase: Gauge<'route' | 'phase'>
   readonly #rolloutStep: Gauge<'route'>
@@ -428,11 +438,16 @@ export class TurnoutMetrics implements Metrics {
     this.#reloads.inc({ result: 'error' }, 0)
     this.#clientErrors = new Counter({
       name: 'turnout_client_errors_total',
-      help: 'Client requests refused before routing: bad_request (400), headers_too_large (431), request_timeout (408).',
+      help: 'Client requests refused before routing: bad_request (400), headers_too_large (431), request_timeout (408), method_not_allowed (405, CONNECT), http_version_not_supported (505).',
       labelNames: ['kind'],
       registers,
     })
     for (const kind of CLIENT_ERROR_KINDS) this.#clientErrors.inc({ kind }, 0)
+    this.#connectionsRejected = new Counter({
+      name: 'turnout_connections_rejected_total',
+      help: 'Client connections answered 503 and closed because limits.maxConnections connections were open.',
+      registers,
+    })
     this.#droppedSpans = new Counter({
       name: 'turnout_telemetry_dropped_spans_total',
       help: 'Trace spans dropped: the export failed (endpoint down or refusing) or the export queue was full.',
@@ -558,6 +573,10 @@ export class TurnoutMetrics implements Metrics {
 
   clientError(kind: ClientErrorKind): void {
     this.#clientErrors.inc({ kind })
+  }
+
+  connectionRejected(): void {
+    this.#connectionsRejected.inc()
   }
 
   droppedSpans(count: number): void {
