@@ -22,6 +22,7 @@ import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
 import { createClientErrorHandler } from './server/client-errors.js'
 import { limitConnections } from './server/connection-limit.js'
+import { customMethods, isInjected } from './server/custom-methods.js'
 import { TrackedResponse } from './server/open-responses.js'
 import { refuseConnect, refuseOtherVersions, refuseUpgradeOtherVersions } from './server/protocol-guards.js'
 import { createTelemetry } from './telemetry/index.js'
@@ -178,8 +179,10 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         'connection refused: overloaded',
       )
     },
-    () => false,
+    isInjected,
   )
+  const methods = customMethods(proxy)
+  proxy.on('connection', methods.onConnection)
   const upgrades = createUpgradeHandler({ holder, observer, trustForwarded: config.trustForwardedHeaders })
   proxy.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (refuseUpgradeOtherVersions(req, socket, (kind) => metrics.clientError(kind))) return
@@ -193,7 +196,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       socket.destroy()
     }
   })
-  const clientErrors = createClientErrorHandler({ metrics, logger })
+  const clientErrors = createClientErrorHandler({ metrics, logger, takeOver: methods.takeOver })
   proxy.on('clientError', clientErrors)
   proxy.on(
     'connect',

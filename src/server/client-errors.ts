@@ -48,8 +48,8 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
       return
     }
     if (failed.has(socket)) return
-    if (deps.takeOver?.(err, socket)) return
     failed.add(socket)
+    if (deps.takeOver?.(err, socket)) return
     const kind = clientErrorKind(code)
     const status = CLIENT_ERROR_STATUS[kind]
     deps.metrics.clientError(kind)

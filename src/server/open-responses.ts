@@ -6,6 +6,8 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 
 interface ConnectionResponses {
   open: Set<ServerResponse>
+  /** The latest request parsed on the connection. */
+  last: IncomingMessage | null
   /** Callbacks waiting for `open` to hold nothing but the response given with them. */
   waiting: Array<{ except: ServerResponse | null; run: () => void }>
 }
@@ -22,7 +24,7 @@ export function onNewRequest(hook: (req: IncomingMessage) => void): void {
 function stateOf(connection: object): ConnectionResponses {
   let state = byConnection.get(connection)
   if (state === undefined) {
-    state = { open: new Set(), waiting: [] }
+    state = { open: new Set(), last: null, waiting: [] }
     byConnection.set(connection, state)
   }
   return state
@@ -35,10 +37,17 @@ const Base = ServerResponse as unknown as new (req: IncomingMessage, options?: o
 export class TrackedResponse extends Base {
   constructor(req: IncomingMessage, options?: object) {
     super(req, options)
-    for (const hook of requestHooks) hook(req)
+    for (const hook of requestHooks) {
+      try {
+        hook(req)
+      } catch {
+        // A hook must not take the process down from inside node:http's parser callback.
+      }
+    }
     const connection = req.socket
     const state = stateOf(connection)
     state.open.add(this)
+    state.last = req
     byRequest.set(req, this)
     this.once('close', () => {
       state.open.delete(this)
@@ -62,6 +71,11 @@ function allDone(state: ConnectionResponses, except: ServerResponse | null): boo
 /** The response node:http created for this request, if any. */
 export function responseFor(req: IncomingMessage | null | undefined): ServerResponse | null {
   return req ? (byRequest.get(req) ?? null) : null
+}
+
+/** The latest request node:http parsed on the connection (null before the first). */
+export function lastRequestOn(connection: object): IncomingMessage | null {
+  return byConnection.get(connection)?.last ?? null
 }
 
 /** Responses on the connection that have not closed yet. */
