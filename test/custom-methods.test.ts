@@ -59,23 +59,37 @@ async function rawUpstream(t: Tap.Test, delayFor: (url: string) => number = () =
 }
 
 /** Sends `parts` on one connection, `gapMs` apart, and resolves with everything received. */
-function sendParts(url: string, parts: string[], gapMs = 50, closeAfterMs = 3000): Promise<string> {
+async function sendParts(url: string, parts: string[], gapMs = 50, closeAfterMs = 3000): Promise<string> {
+  return (await exchange(url, parts, gapMs, closeAfterMs)).out
+}
+
+/** The same, also telling whether the server closed the connection before the client gave up. */
+function exchange(
+  url: string,
+  parts: string[],
+  gapMs: number,
+  closeAfterMs: number,
+): Promise<{ out: string; serverClosed: boolean }> {
   const u = new URL(url)
   return new Promise((resolve) => {
     const s = connect(Number(u.port), u.hostname)
     let out = ''
+    let gaveUp = false
     s.setEncoding('latin1')
     s.on('data', (d: string) => {
       out += d
     })
     s.on('error', () => {})
-    s.on('close', () => resolve(out))
+    s.on('close', () => resolve({ out, serverClosed: !gaveUp }))
     void (async () => {
       for (const p of parts) {
         s.write(p)
         await new Promise((r) => setTimeout(r, gapMs))
       }
-      setTimeout(() => s.end(), closeAfterMs)
+      setTimeout(() => {
+        gaveUp = true
+        s.end()
+      }, closeAfterMs)
     })()
   })
 }
@@ -242,3 +256,43 @@ t.test('a method that is not a token gets 400 and reaches nothing', async (t) =>
   const metrics = await (await request(`${turnout.adminUrl}/metrics`)).body.text()
   t.match(metrics, 'turnout_client_errors_total{kind="bad_request"} 6\n')
 })
+
+t.test('after a custom method the connection keeps its keep-alive and header timeouts', async (t) => {
+  const primary = await rawUpstream(t)
+  const turnout = await startProxy(t, {
+    limits: { keepAliveTimeout: '300ms', headersTimeout: '500ms', requestTimeout: '1s' },
+    routes: [{ name: 'a', primary: { endpoints: [primary.url] } }],
+  })
+  const idle = await exchange(turnout.url, ['BREW /idle HTTP/1.1\r\nHost: x\r\n\r\n'], 50, 10_000)
+  t.match(idle.out, /^HTTP\/1.1 200 [\s\S]*"method":"BREW"/, 'answered')
+  t.ok(idle.serverClosed, 'then closed by the server when idle')
+  const slow = await exchange(
+    turnout.url,
+    ['BREW /a HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /b HTTP/1.1\r\nHost: x\r\n'],
+    50,
+    10_000,
+  )
+  t.match(slow.out, /^HTTP\/1.1 200 [\s\S]*HTTP\/1.1 408 /, 'a slow header block after it gets 408')
+  t.ok(slow.serverClosed, 'and the connection is closed')
+})
+
+t.test(
+  'when the start of a custom method cannot be told for sure, it gets 400, never a wrong method',
+  async (t) => {
+    const primary = await rawUpstream(t)
+    const turnout = await startProxy(t, { routes: [{ name: 'a', primary: { endpoints: [primary.url] } }] })
+    // The body's last bytes "SU" and the method "BX" read like the method "SUBX" after a body "hello".
+    const ambiguous = await sendParts(turnout.url, [
+      'POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nhelloSUBX /2 HTTP/1.1\r\nHost: x\r\n\r\n',
+    ])
+    t.match(ambiguous, /^HTTP\/1.1 200 [\s\S]*HTTP\/1.1 400 /, 'the POST is answered, then 400')
+    // "B" matches a known method's first byte and is consumed in an earlier read than the failing "R".
+    const split = await sendParts(turnout.url, ['B', 'REW /3 HTTP/1.1\r\nHost: x\r\n\r\n'])
+    t.match(split, /^HTTP\/1.1 400 /, 'a method split inside a known prefix')
+    t.same(
+      primary.seen.map((s) => `${s.method} ${s.url}`),
+      ['POST /1'],
+      'nothing else reached the upstream',
+    )
+  },
+)

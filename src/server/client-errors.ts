@@ -49,7 +49,16 @@ export function createClientErrorHandler(deps: ClientErrorDeps) {
     }
     if (failed.has(socket)) return
     failed.add(socket)
-    if (deps.takeOver?.(err, socket)) return
+    try {
+      if (deps.takeOver?.(err, socket)) return
+    } catch (takeOverErr) {
+      deps.logger.error(
+        { err: (takeOverErr as Error).stack ?? String(takeOverErr) },
+        'internal error in a takeover',
+      )
+      socket.destroy()
+      return
+    }
     const kind = clientErrorKind(code)
     const status = CLIENT_ERROR_STATUS[kind]
     deps.metrics.clientError(kind)
