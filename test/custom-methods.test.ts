@@ -296,3 +296,32 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a custom method is not mirrored (only listed methods are, and custom ones need mirror.unsafe)',
+  async (t) => {
+    const primary = await rawUpstream(t)
+    const canary = await rawUpstream(t)
+    const turnout = await startProxy(t, {
+      routes: [
+        { name: 'a', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, mirror: {} },
+      ],
+    })
+    const brew = await rawExchange(turnout.url, 'BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    t.match(brew, /^HTTP\/1.1 200 /)
+    // A mirrored GET afterwards: once its copy arrived, a copy of BREW would have too.
+    const get = await rawExchange(turnout.url, 'GET /g HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    t.match(get, /^HTTP\/1.1 200 /)
+    const deadline = Date.now() + 10_000
+    while (canary.seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    t.same(
+      canary.seen.map((s) => `${s.method} ${s.url}`),
+      ['GET /g'],
+      'only the GET was copied to the canary',
+    )
+    t.same(
+      primary.seen.map((s) => `${s.method} ${s.url}`),
+      ['BREW /pot', 'GET /g'],
+    )
+  },
+)
