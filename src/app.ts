@@ -21,6 +21,11 @@ import { type RuntimeState, restoreWeights } from './rollout/runtime-state.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
+import { createClientErrorHandler } from './server/client-errors.js'
+import { limitConnections } from './server/connection-limit.js'
+import { customMethods, isInjected } from './server/custom-methods.js'
+import { TrackedResponse } from './server/open-responses.js'
+import { refuseConnect } from './server/protocol-guards.js'
 import { rateLimitedWarn } from './telemetry/failure-log.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
@@ -67,14 +72,6 @@ export interface Turnout {
   apply(config: Config): void
   /** Graceful stop: stop accepting, finish in-flight requests (bounded by drainTimeout), close. */
   close(): Promise<void>
-}
-
-const CLIENT_ERROR_STATUS: Record<ClientErrorKind, [number, string]> = {
-  bad_request: [400, 'Bad Request'],
-  headers_too_large: [431, 'Request Header Fields Too Large'],
-  request_timeout: [408, 'Request Timeout'],
-  not_implemented: [501, 'Not Implemented'],
-  version_not_supported: [505, 'HTTP Version Not Supported'],
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 10_000
@@ -171,6 +168,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       maxHeaderSize: limits.maxHeaderSize,
       insecureHTTPParser: false,
       joinDuplicateHeaders: false,
+      ServerResponse: TrackedResponse as unknown as typeof ServerResponse,
     },
     guardRequests(
       createRequestHandler({
@@ -185,7 +183,20 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       logger,
     ),
   )
-  proxy.maxConnections = limits.maxConnections
+  limitConnections(
+    proxy,
+    () => limits.maxConnections,
+    (socket) => {
+      metrics.connectionRejected()
+      logger.warn(
+        { client: socket.remoteAddress, maxConnections: limits.maxConnections },
+        'connection refused: overloaded',
+      )
+    },
+    isInjected,
+  )
+  const methods = customMethods(proxy)
+  proxy.on('connection', methods.onConnection)
   const upgrades = createUpgradeHandler({
     holder,
     observer,
@@ -203,31 +214,17 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       socket.destroy()
     }
   })
-  proxy.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    const code = err.code ?? ''
-    if (code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy()
-      return
-    }
-    const kind: ClientErrorKind =
-      code === 'HPE_HEADER_OVERFLOW'
-        ? 'headers_too_large'
-        : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_TIMEOUT'
-          ? 'request_timeout'
-          : 'bad_request'
-    const [status, reason] = CLIENT_ERROR_STATUS[kind]
-    metrics.clientError(kind)
-    logger.warn(
-      { client: (socket as import('node:net').Socket).remoteAddress, code, status, err: err.message },
-      'bad client request',
-    )
-    const body = JSON.stringify({ error: kind })
-    // Close for real once the answer is flushed: the server's sockets are half-open by default.
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      () => socket.destroy(),
-    )
+  const clientErrors = createClientErrorHandler({
+    metrics,
+    logger,
+    warn: clientErrorLine,
+    takeOver: methods.takeOver,
   })
+  proxy.on('clientError', clientErrors)
+  proxy.on(
+    'connect',
+    refuseConnect((kind) => metrics.clientError(kind)),
+  )
 
   const admin = new AdminServer({
     token: config.admin.token ?? null,

@@ -4,7 +4,7 @@
 // Node's parser already refuses bad framing; this adds what it lets through but a proxy must not
 // forward (and what undici would refuse before sending, which would otherwise read as a 502).
 
-export type RefusalKind = 'bad_request' | 'not_implemented' | 'version_not_supported' | 'request_timeout'
+export type RefusalKind = 'bad_request' | 'not_implemented' | 'http_version_not_supported' | 'request_timeout'
 
 export interface Refusal {
   kind: RefusalKind
@@ -31,7 +31,7 @@ const refuse = (kind: RefusalKind, status: 400 | 501 | 505, error: string, detai
 export function admit(req: AdmitInput): Refusal | null {
   if (req.httpVersionMajor !== 1)
     return refuse(
-      'version_not_supported',
+      'http_version_not_supported',
       505,
       'http_version_not_supported',
       'this listener speaks HTTP/1.x; use HTTP/1.1',

@@ -60,7 +60,8 @@ export const CLIENT_ERROR_KINDS = [
   'headers_too_large',
   'request_timeout',
   'not_implemented',
-  'version_not_supported',
+  'method_not_allowed',
+  'http_version_not_supported',
 ] as const
 export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number]
 export const SUPPRESSED_LOG_KINDS = ['upstream_error', 'client_error'] as const
@@ -85,6 +86,8 @@ export interface Metrics extends RolloutMetrics {
   configReload(result: ReloadResult): void
   /** A client request refused before routing (malformed or smuggling-shaped, header block too large, too slow). */
   clientError(kind: ClientErrorKind): void
+  /** A new client connection answered 503 and closed because limits.maxConnections were open. */
+  connectionRejected(): void
   /** Spans the tracer could not deliver (export failed, or the export queue was full). */
   droppedSpans(count: number): void
   /** Log lines left out by a rate limit (an upstream failure storm), by the kind of line. */
@@ -102,6 +105,7 @@ export const noopMetrics: Metrics = {
   mirrorMismatch() {},
   configReload() {},
   clientError() {},
+  connectionRejected() {},
   droppedSpans() {},
   logSuppressed() {},
   rolloutPhase() {},
@@ -547,11 +551,16 @@ function eventFamilies(registry: Registry) {
       registry,
       {
         name: 'turnout_client_errors_total',
-        help: "Client requests refused because of the client, never counted as a variant's: bad_request (400), headers_too_large (431), request_timeout (408), not_implemented (501), version_not_supported (505).",
+        help: "Client requests refused because of the client, never counted as a variant's: bad_request (400), headers_too_large (431), request_timeout (408), not_implemented (501), method_not_allowed (405, CONNECT), http_version_not_supported (505).",
         labelNames: ['kind'],
       },
       CLIENT_ERROR_KINDS.map((kind) => ({ kind })),
     ),
+    connectionsRejected: eventCounter(registry, {
+      name: 'turnout_connections_rejected_total',
+      help: 'Client connections answered 503 and closed because limits.maxConnections connections were open.',
+      labelNames: [],
+    }),
     logSuppressed: eventCounter(
       registry,
       {
@@ -683,6 +692,10 @@ export class TurnoutMetrics implements Metrics {
 
   droppedSpans(count: number): void {
     if (count > 0) this.#events.droppedSpans.inc(count)
+  }
+
+  connectionRejected(): void {
+    this.#events.connectionsRejected.inc()
   }
 
   logSuppressed(kind: SuppressedLogKind, count: number): void {
