@@ -238,9 +238,10 @@ export function generateRequest(rnd, id, last) {
   let head = `${method} ${t.target} HTTP/1.1\r\n`
   for (const [n, v] of h) {
     const before = rnd.chance(0.9) ? ' ' : rnd.pick(['', '\t', '  ', ' \t'])
-    // Node's parser refuses whitespace after a Content-Length or Transfer-Encoding value (upstream and
-    // Turnout alike, so not a proxy difference): trailing whitespace only on other lines.
-    const framing = /^(content-length|transfer-encoding)$/i.test(n)
+    // Node's parser refuses whitespace after a Content-Length or Transfer-Encoding value, and does not
+    // see "close" in "Connection: close<TAB>" (upstream and Turnout alike, so not a proxy difference):
+    // trailing whitespace only on other lines.
+    const framing = /^(content-length|transfer-encoding|connection)$/i.test(n)
     const after = framing || rnd.chance(0.92) ? '' : rnd.pick([' ', '\t', ' \t '])
     head += `${n}:${before}${v}${after}\r\n`
   }
