@@ -32,9 +32,10 @@ t.test(`Turnout differs from a direct request only in known classes (seed ${seed
     [],
     `no difference outside the known table (replay: FUZZ_SEED=${seed} npx tap test/fuzz-differential.test.ts)`,
   )
-  // The comparison is live: the documented rewrites every request gets were seen on every request.
-  for (const id of ['forwarding-headers', 'turnout-headers'])
-    t.equal(report.classes.get(id)?.count, report.requests, `${id} seen on every request`)
+  // The comparison is live: the rewrites every forwarded request gets were seen (a few requests may be
+  // refused once pending fixes land, e.g. transfer codings answered 501).
+  for (const id of ['forwarding-headers', 'turnout-headers', 'hop-by-hop'])
+    t.ok((report.classes.get(id)?.count ?? 0) >= report.requests * 0.9, `${id} seen on nearly every request`)
 })
 
 t.test('every known class has a reason, and pending ones say so', async (t) => {

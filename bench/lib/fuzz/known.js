@@ -64,11 +64,14 @@ export const KNOWN = [
     id: 'transfer-coding-relabelled',
     kind: 'pending',
     reason:
-      'pending: issue 11 "TE: gzip, chunked" - a body with a transfer coding besides chunked reaches the upstream still encoded, without the coding named; the fix answers 501/400',
+      'pending: issue 11 "TE: gzip, chunked" - a body with a transfer coding besides chunked reaches the upstream still encoded, without the coding named; the fix answers 501/400 (then make this entry documented: it claims every difference of such a request)',
     matches: (a, ex) =>
-      a.side === 'upstream' &&
       ex.req.codings.length > 0 &&
-      (a.name === 'transfer-encoding' || a.name === 'content-length' || a.what === 'header-order'),
+      (a.side === 'client' ||
+        a.what === 'not-forwarded' ||
+        a.name === 'transfer-encoding' ||
+        a.name === 'content-length' ||
+        a.what === 'header-order'),
   },
   {
     id: 'absolute-form-to-origin-form',
@@ -142,7 +145,7 @@ export const KNOWN = [
     id: 'trailers-dropped',
     kind: 'documented',
     reason:
-      'trailer fields are not relayed in either direction: bodies stream through, and RFC 9110 6.5.1 lets a recipient discard trailers (nginx drops them too); the trailer header goes with them',
+      'trailer fields are not relayed in either direction: bodies stream through, and a recipient that removes the chunked coding may discard trailer fields (RFC 9112 7.1.2; nginx drops them too); the trailer header goes with them',
     matches: (a) => a.what === 'trailers' && a.proxy.length === 0,
   },
   {
