@@ -9,12 +9,14 @@ import { parseArgs } from 'node:util'
 import { formatReport, runFuzz, unexplained } from './lib/fuzz/index.js'
 import { ROOT } from './lib/targets.js'
 
-const HELP = `usage: node bench/fuzz.js [--requests N] [--seed N] [--concurrency N] [--timeout-ms N]
+const HELP = `usage: node bench/fuzz.js [--requests N] [--seed N] [--concurrency N] [--timeout-ms N] [--session K]
 
   --requests N      requests to send (default 100000)
   --seed N          PRNG seed (default: random; FUZZ_SEED also sets it)
   --concurrency N   sessions in flight (default 8)
   --timeout-ms N    deadline for each answer (default 15000)
+  --session K[,K]   replay only these sessions of --seed (from a report's example) and print each
+                    request, both upstream views, both client answers and every difference
 `
 
 function parseCli(argv) {
@@ -25,6 +27,7 @@ function parseCli(argv) {
       seed: { type: 'string', default: process.env.FUZZ_SEED },
       concurrency: { type: 'string', default: '8' },
       'timeout-ms': { type: 'string', default: '15000' },
+      session: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -42,6 +45,8 @@ function parseCli(argv) {
     seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', values.seed, 0),
     concurrency: int('concurrency', values.concurrency, 1),
     timeoutMs: int('timeout-ms', values['timeout-ms'], 1),
+    sessions:
+      values.session === undefined ? undefined : values.session.split(',').map((k) => int('session', k, 0)),
   }
 }
 
@@ -65,6 +70,23 @@ async function startTurnoutFromDist(upstreamUrl) {
   return { url: turnout.url, close: () => turnout.close() }
 }
 
+function printExchange(ex, atoms) {
+  const latin1 = (b) => JSON.stringify(b.toString('latin1'))
+  const view = (r) => (r === undefined ? 'nothing' : JSON.stringify({ ...r, body: `${r.body.length} bytes` }))
+  const answer = (r) =>
+    r.error ? `error: ${r.error}` : JSON.stringify({ ...r.answer, body: `${r.answer.body.length} bytes` })
+  const out = [
+    `\n=== x-fuzz-id ${ex.req.id}`,
+    `request: ${latin1(ex.req.bytes)}`,
+    `upstream, direct:  ${view(ex.direct.records?.[0])}`,
+    `upstream, proxied: ${view(ex.proxy.records?.[0])}`,
+    `client, direct:    ${answer(ex.direct.result)}`,
+    `client, proxied:   ${answer(ex.proxy.result)}`,
+    ...atoms.map((a) => `  [${a.class}] ${JSON.stringify({ ...a, class: undefined })}`),
+  ]
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
 async function main() {
   let opts
   try {
@@ -81,6 +103,7 @@ async function main() {
   const report = await runFuzz({
     ...opts,
     startProxy: startTurnoutFromDist,
+    onExchange: opts.sessions === undefined ? undefined : printExchange,
     onProgress: (done) => {
       if (done - lastShown >= 5000) {
         lastShown = done

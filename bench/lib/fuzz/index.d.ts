@@ -43,6 +43,10 @@ export interface FuzzOptions {
   /** Starts the proxy under test in front of `upstreamUrl`. */
   startProxy(upstreamUrl: string): Promise<{ url: string; close(): Promise<void> }>
   onProgress?(done: number): void
+  /** Replay only these session numbers (from a report's example) instead of `requests` requests. */
+  sessions?: number[]
+  /** Sees every request's two runs and its differences, each with its class. */
+  onExchange?(exchange: unknown, atoms: Array<Atom & { class: string }>): void
 }
 
 export const KNOWN: KnownDifference[]

@@ -18,7 +18,7 @@ export function sessionRandom(seed, k) {
 }
 
 /** Session `k`: 1 to 4 requests on one keep-alive connection, each with the answer the echo will give. */
-export function generateSession(seed, k, firstId) {
+export function generateSession(seed, k, firstId = k * 4 + 1) {
   const rnd = sessionRandom(seed, k)
   const r = rnd.next()
   const n = r < 0.4 ? 1 : r < 0.65 ? 2 : r < 0.85 ? 3 : 4
@@ -58,7 +58,12 @@ async function runOne(ctx, k, firstId) {
       proxy: { records: ctx.behind.seen.get(req.id), result: proxied[i] },
     }
     const seenIds = new Set()
-    for (const atom of compareExchange(ex)) {
+    const atoms = compareExchange(ex)
+    ctx.onExchange?.(
+      ex,
+      atoms.map((atom) => ({ class: classify(atom, ex), ...atom })),
+    )
+    for (const atom of atoms) {
       const id = classify(atom, ex)
       ctx.report.atoms++
       if (seenIds.has(id)) continue // count requests per class, not atoms
@@ -74,7 +79,8 @@ async function runOne(ctx, k, firstId) {
 
 /**
  * Runs the fuzz. opts: { seed, requests, concurrency (default 8), timeoutMs (per answer, default
- * 15000), startProxy(upstreamUrl) → Promise<{ url, close() }>, onProgress?(done) }.
+ * 15000), startProxy(upstreamUrl) → Promise<{ url, close() }>, onProgress?(done), sessions?: [k...]
+ * (replay only these sessions), onExchange?(exchange, classifiedAtoms) }.
  * Resolves to { seed, requests, sessions, atoms, classes: Map<id, { id, kind, reason, count, example }> }.
  */
 export async function runFuzz(opts) {
@@ -90,16 +96,15 @@ export async function runFuzz(opts) {
     behind,
     proxyPort: Number(new URL(proxy.url).port),
     timeoutMs: opts.timeoutMs ?? 15_000,
+    onExchange: opts.onExchange,
     report,
   }
+  const only = opts.sessions ?? null
   let next = 0
-  let nextId = 1
   const worker = async () => {
-    while (report.requests < opts.requests) {
-      const k = next++
-      const firstId = nextId
-      nextId += 4
-      const n = await runOne(ctx, k, firstId)
+    while (only === null ? report.requests < opts.requests : next < only.length) {
+      const k = only === null ? next++ : only[next++]
+      const n = await runOne(ctx, k, k * 4 + 1) // ids from the session number: a replay sends the same bytes
       report.requests += n
       report.sessions++
       opts.onProgress?.(report.requests)
