@@ -44,7 +44,7 @@ export function generateAnswer(rnd) {
   const r = rnd.next()
   // A non-ASCII reason is rare: through the current proxy it costs a whole answer deadline (known.js).
   const reason =
-    r < 0.75 ? undefined : r < 0.97 ? rnd.pick(['Fine Thanks', 'OK ok', 'x']) : r < 0.996 ? '' : 'Caf\u00e9'
+    r < 0.75 ? undefined : r < 0.97 ? rnd.pick(['Fine Thanks', 'OK ok', 'x']) : r < 0.9975 ? '' : 'Caf\u00e9'
   const bodyless = status === 204 || status === 304
   const n = bodyless ? 0 : rnd.chance(0.1) ? 0 : rnd.chance(0.9) ? rnd.int(1, 4000) : rnd.int(4000, 100_000)
   const f = rnd.next()
