@@ -39,32 +39,10 @@ function writtenByUndici(a, ex) {
 
 export const KNOWN = [
   {
-    id: 'obs-text-reason-no-answer',
-    kind: 'pending',
+    id: 'transfer-coding-refused',
+    kind: 'documented',
     reason:
-      'pending: found by this fuzz, not yet fixed - an upstream reason phrase with obs-text (e.g. "200 Caf\\xe9", legal per RFC 9112 4) leaves the client with no answer at all and no log line; expected: the answer relayed (or a 502)',
-    matches: (a, ex) =>
-      a.side === 'client' &&
-      a.what === 'error' &&
-      /[\x80-\xff]/.test(ex.answer.reason ?? '') &&
-      /no complete answer/.test(a.proxy),
-  },
-  {
-    id: 'connection-strips-protected-header',
-    kind: 'pending',
-    reason:
-      'pending: issue 11 "Connection: host" - a client Connection list naming host or authorization strips that header (and so x-forwarded-host); the fix keeps them',
-    matches: (a, ex) =>
-      a.side === 'upstream' &&
-      isHeader(a) &&
-      ['host', 'authorization', 'x-forwarded-host'].includes(a.name) &&
-      ex.req.connectionTokens.has(a.name === 'x-forwarded-host' ? 'host' : a.name),
-  },
-  {
-    id: 'transfer-coding-relabelled',
-    kind: 'pending',
-    reason:
-      'pending: issue 11 "TE: gzip, chunked" - a body with a transfer coding besides chunked reaches the upstream still encoded, without the coding named; the fix answers 501/400 (then make this entry documented: it claims every difference of such a request)',
+      'a transfer coding besides chunked (Transfer-Encoding: gzip, chunked) is refused with 501, and chunked applied twice with 400: Turnout does not implement other codings, and forwarding the still-encoded body relabelled would corrupt it (RFC 9112 6.1; nginx answers 501 too)',
     matches: (a, ex) =>
       ex.req.codings.length > 0 &&
       (a.side === 'client' ||
@@ -79,26 +57,6 @@ export const KNOWN = [
     reason:
       'an absolute-form target (http://host/path, RFC 9112 3.2.2) goes upstream in origin-form: its path and query exactly as received',
     matches: (a, ex) => a.what === 'target' && ex.req.form === 'absolute' && a.proxy === ex.req.path,
-  },
-  {
-    id: 'absolute-form-target-rewritten',
-    kind: 'pending',
-    reason:
-      'pending: issue 11 "absolute-form targets are normalised" - the upstream gets the WHATWG-normalised path (dot segments resolved, characters re-encoded) instead of the path as received',
-    matches: (a, ex) => a.what === 'target' && ex.req.form === 'absolute',
-  },
-  {
-    id: 'options-asterisk-as-slash',
-    kind: 'pending',
-    reason: 'pending: issue 11 "OPTIONS *" - forwarded as OPTIONS /; the fix forwards the asterisk form',
-    matches: (a, ex) => a.what === 'target' && ex.req.form === 'asterisk',
-  },
-  {
-    id: 'early-hints-dropped',
-    kind: 'pending',
-    reason:
-      'pending: issue 11 item 5 - a 103 Early Hints answer from the upstream is not relayed to the client',
-    matches: (a, ex) => a.side === 'client' && a.what === 'interim' && ex.answer.earlyHints,
   },
   {
     id: 'hop-by-hop',
@@ -154,6 +112,14 @@ export const KNOWN = [
     reason:
       'an empty reason phrase from the upstream is sent as the standard one (RFC 9112 4: clients ignore the reason phrase)',
     matches: (a, ex) => a.side === 'client' && a.what === 'reason' && ex.answer.reason === '',
+  },
+  {
+    id: 'obs-text-reason-replaced',
+    kind: 'documented',
+    reason:
+      'a reason phrase with obs-text bytes (legal, RFC 9112 4) is sent as the standard one: undici decodes the phrase as UTF-8, so the bytes cannot be relayed as received, and clients ignore the reason phrase',
+    matches: (a, ex) =>
+      a.side === 'client' && a.what === 'reason' && /[\x80-\xff]/.test(ex.answer.reason ?? ''),
   },
   {
     id: 'date-added',
