@@ -1,37 +1,34 @@
 // Wires one Turnout instance: config → compiled table → listeners, with telemetry and the admin
-// listener around it. Everything that changes at runtime goes through `holder.swap()`.
-import { once } from 'node:events'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+// listener around it. Everything that changes at runtime goes through `holder.swap()`. The parts are
+// their own modules, shared with the cluster: the proxy server (server/proxy-server.ts), listen,
+// reload and drain (lifecycle/).
 import type { AddressInfo } from 'node:net'
-import type { Duplex } from 'node:stream'
 import { mountRoutesApi } from './admin/api.js'
 import { AdminServer } from './admin/server.js'
 import { assertAdminListen, assertAdminToken } from './admin/token-rule.js'
 import { compile } from './config/compile.js'
-import { ConfigError, formatProblem, loadConfigFile, loadedText } from './config/load.js'
+import { loadedText } from './config/load.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { type ConfigWatcher, watchConfigFile } from './config/watch.js'
+import { listen, localUrl } from './lifecycle/listen.js'
+import { createReloader, warnRestartOnly } from './lifecycle/reload.js'
+import { closeNow, drain } from './lifecycle/shutdown.js'
 import { Mirror } from './mirror/index.js'
-import { formatAddress, parseHostPort } from './proxy/address.js'
 import { combineObservers } from './proxy/context.js'
-import { createRequestHandler } from './proxy/handle.js'
-import { createUpgradeHandler } from './proxy/upgrade.js'
 import { RolloutManager } from './rollout/controller.js'
 import { type RuntimeState, restoreWeights } from './rollout/runtime-state.js'
 import { compileFaults } from './routing/faults.js'
 import { TableHolder } from './routing/holder.js'
 import type { RouteTable } from './routing/table.js'
-import { createClientErrorHandler } from './server/client-errors.js'
-import { limitConnections } from './server/connection-limit.js'
-import { customMethods, isInjected } from './server/custom-methods.js'
-import { TrackedResponse } from './server/open-responses.js'
-import { refuseConnect } from './server/protocol-guards.js'
+import { createProxyServer } from './server/proxy-server.js'
 import { rateLimitedWarn } from './telemetry/failure-log.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
-import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
+import type { Metrics } from './telemetry/metrics.js'
 import { Pools } from './upstream/pools.js'
 import { warnUnresolved } from './upstream/resolve.js'
+
+export { clientTimeouts } from './server/proxy-server.js'
 
 export interface TurnoutOptions {
   config: Config
@@ -74,50 +71,34 @@ export interface Turnout {
   close(): Promise<void>
 }
 
-const DEFAULT_HEADERS_TIMEOUT = 10_000
-const DEFAULT_REQUEST_TIMEOUT = 300_000
+const NO_ADDRESS: AddressInfo = { address: '', family: '', port: 0 }
 
-/** Node refuses headersTimeout > requestTimeout; a config that sets one of them still starts. */
-export function clientTimeouts(limits: Config['limits']): { headersTimeout: number; requestTimeout: number } {
-  const requestTimeout =
-    limits.requestTimeout ?? Math.max(DEFAULT_REQUEST_TIMEOUT, limits.headersTimeout ?? 0)
-  const headersTimeout = limits.headersTimeout ?? Math.min(DEFAULT_HEADERS_TIMEOUT, requestTimeout)
-  return { headersTimeout, requestTimeout }
-}
-
-/**
- * The last line of defence: a bug that throws inside the request path answers that one request with
- * a 500 and a log line instead of taking the process (and every other connection) down.
- */
-function guardRequests(
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-  logger: Logger,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    try {
-      handle(req, res)
-    } catch (err) {
-      logger.error(
-        { err: (err as Error).stack ?? String(err), method: req.method, path: req.url },
-        'internal error',
-      )
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' })
-        res.end('{"error":"internal_error"}')
-      } else {
-        res.destroy()
-      }
-    }
+/** A reload keeps a weight changed at runtime unless the config changed that route's weight. */
+function keepRuntimeWeights(previous: RouteTable) {
+  return (r: RouteConfig) => {
+    const old = previous.byName.get(r.name)
+    return old && old.config.split.canary === r.split.canary ? old.weight.canary : r.split.canary
   }
 }
 
-export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
-  const prepare = opts.prepare ?? ((c: Config) => c)
-  let config = prepare(opts.config)
-  const logger = opts.logger ?? createLogger()
-  const source = opts.configFile ?? '<config>'
-  if (opts.adminListener !== false) await assertAdminListen(config, source)
+/** What one instance is made of, before any listener: the table, its phases, telemetry and rollouts. */
+interface Core {
+  config: Config
+  readonly prepare: (config: Config) => Config
+  readonly logger: Logger
+  readonly pools: Pools
+  readonly telemetry: Awaited<ReturnType<typeof createTelemetry>>
+  readonly mirror: Mirror
+  readonly holder: TableHolder
+  readonly rollouts: RolloutManager
+  /** Swaps in an already validated config, keeping weights changed at runtime. */
+  apply(next: Config): void
+}
 
+async function createCore(opts: TurnoutOptions): Promise<Core> {
+  const prepare = opts.prepare ?? ((c: Config) => c)
+  const config = prepare(opts.config)
+  const logger = opts.logger ?? createLogger()
   const pools = new Pools()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
   const telemetry = await createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
@@ -129,257 +110,156 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const compileTable = (c: Config, previous?: RouteTable): RouteTable =>
     compile(c, {
       pools,
-      // A reload keeps a weight changed at runtime unless the config changed that route's weight.
-      weightFor: previous
-        ? (r: RouteConfig) => {
-            const old = previous.byName.get(r.name)
-            return old && old.config.split.canary === r.split.canary ? old.weight.canary : r.split.canary
-          }
-        : undefined,
+      weightFor: previous ? keepRuntimeWeights(previous) : undefined,
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
   if (opts.runtime) restoreWeights(holder.current, opts.runtime.weights)
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
-  const metrics: Metrics = telemetry.metrics
-  const rollouts = new RolloutManager({ holder, logger, metrics, kept: opts.runtime?.rollouts })
-  const configReloaded = (result: 'success' | 'error') => metrics.configReload(result)
-  const observer = combineObservers([telemetry.observer, rollouts.observer], telemetry.observerErrors)
-
-  const clientErrorLine = rateLimitedWarn(logger, metrics, 'client_error')
-  const refused = (kind: ClientErrorKind, req: IncomingMessage, detail: string) => {
-    metrics.clientError(kind)
-    clientErrorLine(
-      { client: req.socket.remoteAddress, method: req.method, path: req.url, kind, err: detail },
-      'bad client request',
-    )
-  }
-  let draining = false
-  let ready = false
-  const limits = config.limits
-  const { headersTimeout, requestTimeout } = clientTimeouts(limits)
-  const proxy: Server = createServer(
-    {
-      headersTimeout,
-      requestTimeout,
-      keepAliveTimeout: limits.keepAliveTimeout,
-      // How often Node checks headersTimeout/requestTimeout (its default, 30 s, lets slow clients linger).
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
-      maxHeaderSize: limits.maxHeaderSize,
-      insecureHTTPParser: false,
-      joinDuplicateHeaders: false,
-      ServerResponse: TrackedResponse as unknown as typeof ServerResponse,
-    },
-    guardRequests(
-      createRequestHandler({
-        holder,
-        observer,
-        trustForwarded: config.trustForwardedHeaders,
-        maxBodySize: limits.maxBodySize ?? null,
-        bodyIdleTimeout: limits.bodyIdleTimeout,
-        draining: () => draining,
-        refused,
-      }),
-      logger,
-    ),
-  )
-  limitConnections(
-    proxy,
-    () => limits.maxConnections,
-    (socket) => {
-      metrics.connectionRejected()
-      logger.warn(
-        { client: socket.remoteAddress, maxConnections: limits.maxConnections },
-        'connection refused: overloaded',
-      )
-    },
-    isInjected,
-  )
-  const methods = customMethods(proxy)
-  proxy.on('connection', methods.onConnection)
-  const upgrades = createUpgradeHandler({
+  const rollouts = new RolloutManager({
     holder,
-    observer,
-    trustForwarded: config.trustForwardedHeaders,
-    refused,
-  })
-  proxy.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    try {
-      upgrades(req, socket, head)
-    } catch (err) {
-      logger.error(
-        { err: (err as Error).stack ?? String(err), path: req.url },
-        'internal error in an upgrade',
-      )
-      socket.destroy()
-    }
-  })
-  const clientErrors = createClientErrorHandler({
-    metrics,
     logger,
-    warn: clientErrorLine,
-    takeOver: methods.takeOver,
+    metrics: telemetry.metrics,
+    kept: opts.runtime?.rollouts,
   })
-  proxy.on('clientError', clientErrors)
-  proxy.on(
-    'connect',
-    refuseConnect((kind) => metrics.clientError(kind)),
-  )
+  const core: Core = {
+    config,
+    prepare,
+    logger,
+    pools,
+    telemetry,
+    mirror,
+    holder,
+    rollouts,
+    apply(next) {
+      holder.swap(compileTable(next, holder.current))
+      core.config = next
+    },
+  }
+  return core
+}
 
+function createAdmin(core: Core, ready: () => boolean): AdminServer {
+  const { config } = core
   const admin = new AdminServer({
     token: config.admin.token ?? null,
     protectHealth: config.admin.protectHealth,
     protectMetrics: config.admin.protectMetrics,
-    logger,
-    ready: () => ready && !draining,
+    logger: core.logger,
+    ready,
   })
-  telemetry.mount(admin)
-  mirror.mount(admin, holder)
-  mountRoutesApi(admin, { holder, rollouts, logger })
+  core.telemetry.mount(admin)
+  core.mirror.mount(admin, core.holder)
+  mountRoutesApi(admin, { holder: core.holder, rollouts: core.rollouts, logger: core.logger })
+  return admin
+}
+
+/** Re-reads the config file, checks what a running instance cannot change, and applies it. */
+function reloaderFor(core: Core, admin: AdminServer, adminAddress: AddressInfo | null, opts: TurnoutOptions) {
+  const file = opts.configFile
+  if (file === undefined) return () => Promise.reject(new Error('no config file to reload'))
+  const { logger } = core
+  return createReloader({
+    file,
+    env: opts.env,
+    logger,
+    counted: (result) => core.telemetry.metrics.configReload(result),
+    apply: (loaded) => {
+      const next = core.prepare(loaded)
+      // The admin listener is not restarted: a token it needs cannot be removed by a reload.
+      if (adminAddress !== null) assertAdminToken(next, file, adminAddress)
+      warnRestartOnly(core.config, next, logger)
+      core.apply(next)
+      admin.setToken(next.admin.token ?? null)
+      if (adminAddress !== null) void warnUnresolved(next, logger)
+    },
+  })
+}
+
+async function watchFile(opts: TurnoutOptions, reload: () => Promise<void>, logger: Logger) {
+  const file = opts.configFile
+  if (file === undefined || opts.watch === false) return null
+  return watchConfigFile(file, () => void reload().catch(() => {}), {
+    debounceMs: typeof opts.watch === 'object' ? opts.watch.debounceMs : undefined,
+    initialText: loadedText(opts.config),
+    onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),
+  })
+}
+
+export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
+  const withAdmin = opts.adminListener !== false
+  if (withAdmin)
+    await assertAdminListen(opts.prepare?.(opts.config) ?? opts.config, opts.configFile ?? '<config>')
+  const core = await createCore(opts)
+  const { logger, telemetry, holder, rollouts } = core
+  let draining = false
+  let ready = false
+  const proxy = createProxyServer({
+    config: core.config,
+    holder,
+    observer: combineObservers([telemetry.observer, rollouts.observer], telemetry.observerErrors),
+    metrics: telemetry.metrics,
+    logger,
+    clientErrorLine: rateLimitedWarn(logger, telemetry.metrics, 'client_error'),
+    draining: () => draining,
+  })
+  const admin = createAdmin(core, () => ready && !draining)
   // Resume rollouts from their state files before the first request.
   await rollouts.ready()
 
-  const listen = async (server: Server, address: string, name: string): Promise<AddressInfo> => {
-    const { host, port } = parseHostPort(address)
-    if (name === 'proxy' && opts.reusePort) {
-      // Typed locally: @types/node 20 predates the option (Node 22.12+/23.1+).
-      const options: import('node:net').ListenOptions & { reusePort: boolean } = {
-        port,
-        host,
-        exclusive: true,
-        reusePort: true,
-      }
-      server.listen(options)
-    } else server.listen(port, host)
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => {
-        throw new Error(`cannot listen on ${address} for the ${name} listener: ${(err as Error).message}`)
-      }),
-    ])
-    const info = server.address() as AddressInfo
-    logger.info({ listener: name, address: formatAddress(info) }, 'listening')
-    return info
-  }
-
   let proxyAddress: AddressInfo
-  let adminAddress: AddressInfo
+  let adminAddress = NO_ADDRESS
   try {
-    proxyAddress = await listen(proxy, config.listen, 'proxy')
-    adminAddress =
-      opts.adminListener === false
-        ? { address: '', family: '', port: 0 }
-        : await listen(admin.server, config.admin.listen, 'admin')
-    if (opts.adminListener !== false) assertAdminToken(config, source, adminAddress)
+    const { config } = core
+    proxyAddress = await listen(proxy.server, config.listen, 'proxy', { reusePort: opts.reusePort, logger })
+    if (withAdmin) {
+      adminAddress = await listen(admin.server, config.admin.listen, 'admin', { logger })
+      assertAdminToken(config, opts.configFile ?? '<config>', adminAddress)
+    }
   } catch (err) {
-    proxy.close()
+    proxy.server.close()
     admin.server.close()
-    await pools.destroy()
-    await mirror.close()
+    await core.pools.destroy()
+    await core.mirror.close()
     throw err
   }
   ready = true
-  if (opts.adminListener !== false) void warnUnresolved(config, logger)
-
-  let watcher: ConfigWatcher | null = null
-  if (opts.configFile && opts.watch !== false) {
-    const file = opts.configFile
-    watcher = await watchConfigFile(file, () => void turnout.reload().catch(() => {}), {
-      debounceMs: typeof opts.watch === 'object' ? opts.watch.debounceMs : undefined,
-      initialText: loadedText(opts.config),
-      onError: (err) => logger.warn({ file, err: err.message }, 'config file watching failed'),
-    })
-  }
-  // One reload at a time: a file change during a reload is read after it.
-  let reloading: Promise<void> = Promise.resolve()
-
-  const hostFor = (a: AddressInfo) =>
-    a.address === '0.0.0.0' || a.address === '::'
-      ? '127.0.0.1'
-      : a.family === 'IPv6'
-        ? `[${a.address}]`
-        : a.address
+  if (withAdmin) void warnUnresolved(core.config, logger)
+  const reload = reloaderFor(core, admin, withAdmin ? adminAddress : null, opts)
+  const watcher: ConfigWatcher | null = await watchFile(opts, reload, logger)
 
   let closing: Promise<void> | null = null
-  const turnout: Turnout = {
+  const close = async () => {
+    draining = true
+    watcher?.close()
+    logger.info({ drainTimeout: core.config.shutdown.drainTimeout }, 'draining')
+    await drain(proxy.server, core.config.shutdown.drainTimeout, proxy.upgrades.open)
+    closeNow(admin.server)
+    await rollouts.close()
+    await core.pools.close()
+    await core.mirror.close()
+    await telemetry.shutdown()
+    logger.info('stopped')
+    await flushLogger(logger)
+  }
+  return {
     get config() {
-      return config
+      return core.config
     },
     holder,
     admin,
     logger,
-    url: `http://${hostFor(proxyAddress)}:${proxyAddress.port}`,
-    adminUrl: opts.adminListener === false ? '' : `http://${hostFor(adminAddress)}:${adminAddress.port}`,
+    url: localUrl(proxyAddress),
+    adminUrl: withAdmin ? localUrl(adminAddress) : '',
     proxyAddress,
     adminAddress,
     rollouts,
-    metrics,
-    apply(next: Config) {
-      holder.swap(compileTable(next, holder.current))
-      config = next
-    },
-    reload() {
-      const run = async () => {
-        if (!opts.configFile) throw new Error('no config file to reload')
-        try {
-          const next = prepare(await loadConfigFile(opts.configFile))
-          // The admin listener is not restarted: a token it needs cannot be removed by a reload.
-          if (opts.adminListener !== false) assertAdminToken(next, opts.configFile, adminAddress)
-          for (const key of ['listen', 'admin.listen'] as const) {
-            const [was, now] =
-              key === 'listen' ? [config.listen, next.listen] : [config.admin.listen, next.admin.listen]
-            if (was !== now)
-              logger.warn({ [key]: now, current: was }, `${key} changes take effect at restart`)
-          }
-          turnout.apply(next)
-          admin.setToken(next.admin.token ?? null)
-          configReloaded('success')
-          logger.info({ file: opts.configFile, routes: next.routes.length }, 'config reloaded')
-          if (opts.adminListener !== false) void warnUnresolved(next, logger)
-        } catch (err) {
-          configReloaded('error')
-          if (err instanceof ConfigError) {
-            for (const p of err.problems)
-              logger.error({ problem: formatProblem(p) }, 'config reload rejected')
-          } else {
-            logger.error({ err: (err as Error).message }, 'config reload failed')
-          }
-          throw err
-        }
-      }
-      const result = reloading.then(run)
-      reloading = result.catch(() => {})
-      return result
-    },
+    metrics: telemetry.metrics,
+    apply: (next) => core.apply(next),
+    reload,
     close() {
-      closing ??= (async () => {
-        draining = true
-        watcher?.close()
-        logger.info({ drainTimeout: config.shutdown.drainTimeout }, 'draining')
-        const closed = once(proxy, 'close')
-        proxy.close()
-        proxy.closeIdleConnections()
-        // Connections that finish their last response while draining become idle: close them too.
-        const sweep = setInterval(() => proxy.closeIdleConnections(), 250)
-        // Tunnels (WebSockets) have no request boundary to drain at: they get the drain period, then are cut.
-        const deadline = setTimeout(() => {
-          proxy.closeAllConnections()
-          for (const socket of upgrades.open) socket.destroy()
-        }, config.shutdown.drainTimeout)
-        await closed
-        clearInterval(sweep)
-        clearTimeout(deadline)
-        admin.server.close()
-        admin.server.closeAllConnections()
-        await rollouts.close()
-        await pools.close()
-        await mirror.close()
-        await telemetry.shutdown()
-        logger.info('stopped')
-        await flushLogger(logger)
-      })()
+      closing ??= close()
       return closing
     },
   }
-  return turnout
 }
