@@ -1,7 +1,9 @@
 // The docs agree with the product: the commands the README says the demo prints are the ones it prints.
-import { readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import t from 'tap'
 import { startDemo } from '../src/cli/demo.js'
+import { configReference } from '../src/config/reference.js'
 
 /** The lines of the first ```sh block after `heading` in a markdown file. */
 function shBlockAfter(file: string, heading: string): string[] {
@@ -30,4 +32,48 @@ t.test('the README quick start shows the commands the demo prints', async (t) =>
   t.ok(tried.length >= 4, 'the demo prints commands')
   t.same(shown, tried, 'README block = demo output (comments aside)')
   t.notOk(/^\s+turnout /m.test(text), 'no bare `turnout` (not on PATH after npm ci): npx turnout')
+})
+
+t.test('docs/config-reference.md is generated from the zod schema (run `npm run schema`)', async (t) => {
+  t.equal(readFileSync('docs/config-reference.md', 'utf8'), configReference())
+})
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+function anchors(markdown: string): Set<string> {
+  const out = new Set<string>()
+  let fence = false
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fence = !fence
+    const m = /^#{1,6} (.*)$/.exec(line)
+    if (m && !fence)
+      out.add(
+        m[1]!
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+          .replaceAll(' ', '-'),
+      )
+  }
+  return out
+}
+
+t.test('every relative link in the README and docs/ points at a file and heading that exist', async (t) => {
+  const files = ['README.md', ...readdirSync('docs').map((f) => `docs/${f}`)].filter((f) => f.endsWith('.md'))
+  let checked = 0
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '')
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1]!
+      if (/^[a-z]+:/.test(target)) continue
+      const [path, anchor] = target.split('#') as [string, string | undefined]
+      const resolved = path === '' ? file : join(dirname(file), path)
+      checked++
+      if (!existsSync(resolved)) {
+        t.fail(`${file}: ${target}: no such file`)
+        continue
+      }
+      if (anchor) t.ok(anchors(readFileSync(resolved, 'utf8')).has(anchor), `${file}: ${target}`)
+    }
+  }
+  t.ok(checked > 20, `${checked} links checked`)
 })
