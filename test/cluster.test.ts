@@ -6,7 +6,6 @@ import { createServer, get, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import t from 'tap'
 import { request } from 'undici'
@@ -22,6 +21,7 @@ import { RolloutManager } from '../src/rollout/controller.js'
 import { TableHolder } from '../src/routing/holder.js'
 import { Pools } from '../src/upstream/pools.js'
 import { type Running, startBin } from './helpers/spawn.js'
+import { until } from './helpers/until.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'turnout-cluster-'))
 const TOKEN = 'cluster-test-token-0123456789'
@@ -60,14 +60,6 @@ function fetchOnce(url: string): Promise<{ status: number; service: string }> {
       })
     }).on('error', reject)
   })
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
 }
 
 /** Access-log lines ("request") by worker id, from line `from` on. */

@@ -10,6 +10,7 @@ import type { SampleUpstream } from '../src/demo/upstreams.js'
 import { compileFaults, Faults, headerFault, parseAbortStatus } from '../src/routing/faults.js'
 import type { RequestView } from '../src/routing/request-view.js'
 import { mulberry32 } from './helpers/random.js'
+import { until } from './helpers/until.js'
 import { startSampleUpstreams } from './helpers/upstream.js'
 
 // ---------- helpers ----------
@@ -287,7 +288,7 @@ t.test('abort: status, JSON body and x-turnout-fault: abort; the upstream is not
   t.equal(((await served.body.json()) as { service: string }).service, 'primary')
   t.equal(h.hits.primary, 1)
 
-  await waitFor(() => h.logs.filter((l) => l.msg === 'request').length >= 2)
+  await until('two access-log lines', () => h.logs.filter((l) => l.msg === 'request').length >= 2)
   const abortLine = h.logs.find((l) => l.msg === 'request' && l.status === 503)
   t.equal(abortLine?.fault, 'abort', 'the access log marks the fault')
   t.equal(abortLine?.variant, 'canary')
@@ -383,7 +384,7 @@ t.test('a client that goes away during a delay never reaches the upstream', asyn
   await seen
   socket.destroy()
 
-  await waitFor(() => h.logs.some((l) => l.msg === 'request'))
+  await until('an access-log line', () => h.logs.some((l) => l.msg === 'request'))
   const line = h.logs.find((l) => l.msg === 'request')
   t.equal(line?.aborted, true, 'logged as aborted by the client')
   t.equal(line?.fault, 'delay')
@@ -465,11 +466,3 @@ t.test('fault headers: ignored without allowHeaders, honoured (and validated) wi
   t.equal(bad.headers['x-turnout-fault'], undefined)
   t.equal(open.hits.primary, 2)
 })
-
-async function waitFor(cond: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const until = Date.now() + deadlineMs
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met before the deadline')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import t from 'tap'
+import { until } from './helpers/until.js'
 
 const LOGGER = new URL('../dist/telemetry/logger.js', import.meta.url).href
 
@@ -29,14 +30,6 @@ function runScript(body: string): Child {
   })
   const exit = once(child, 'exit').then(([code]) => code as number | null)
   return { child, lines, exit }
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 t.test('every line arrives whole when the process exits right after logging', async (t) => {

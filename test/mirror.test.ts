@@ -21,6 +21,7 @@ import { createRequestHandler } from '../src/proxy/handle.js'
 import { TableHolder } from '../src/routing/holder.js'
 import { Pools } from '../src/upstream/pools.js'
 import { startProxy } from './helpers/turnout.js'
+import { until } from './helpers/until.js'
 import { deadUrl, type Handler, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 type Obj = Record<string, unknown>
@@ -44,18 +45,6 @@ class Counting implements MirrorRecorder {
   }
   get(key: string): number {
     return this.counts.get(key) ?? 0
-  }
-}
-
-/** Polls until `cond` holds (bounded: 15 s), failing the test with `what` otherwise. */
-async function until(t: Test, what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while (!cond()) {
-    if (Date.now() > deadline) {
-      t.fail(`timed out waiting for: ${what}`)
-      return
-    }
-    await new Promise((r) => setTimeout(r, 10))
   }
 }
 
@@ -195,7 +184,7 @@ t.test(
     t.equal(res.headers['x-turnout-variant'], 'primary')
     t.same(JSON.parse(text), { upstream: 'primary', method: 'GET', url: '/api/items?q=1&sort=price%20desc' })
 
-    await until(t, 'the mirror reached the canary', () => canary.seen.length === 1)
+    await until('the mirror reached the canary', () => canary.seen.length === 1)
     const live = primary.seen[0]!
     const copy = canary.seen[0]!
     t.equal(copy.method, 'GET')
@@ -212,7 +201,7 @@ t.test(
       strip(live.headers, ['x-turnout-variant']),
       'every other header is the one the live request carries',
     )
-    await until(t, 'the mirror answer counted', () => h.rec.get('request shop canary 500') === 1)
+    await until('the mirror answer counted', () => h.rec.get('request shop canary 500') === 1)
     t.equal(h.mirror.state('shop')!.inFlight, 0, 'slot given back')
     t.same(h.internalErrors, [])
   },
@@ -247,7 +236,7 @@ t.test('the span hook can replace the trace headers and sees the outcome', async
   ])
   h.mirror.recorder = hooked
   await request(`${h.url}/x?y=1`).then((r) => r.body.dump())
-  await until(t, 'span ended', () => ends.length === 1)
+  await until('span ended', () => ends.length === 1)
   t.same(infos, [{ route: 'shop', variant: 'canary', method: 'GET', path: '/base/x?y=1' }])
   t.equal(canary.seen[0]!.url, '/base/x?y=1', 'the canary endpoint base path is prepended')
   t.equal(canary.seen[0]!.headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01')
@@ -265,7 +254,7 @@ t.test('requests the split sends to the canary are not mirrored', async (t) => {
     await request(`${h.url}/c${i}`, { headers: { 'x-canary': '1' } }).then((r) => r.body.dump())
   // A primary-served request afterwards: once its mirror has arrived, any earlier mirror would have too.
   await request(`${h.url}/p`).then((r) => r.body.dump())
-  await until(t, 'the mirror of /p', () => mirrored(canary).length === 1)
+  await until('the mirror of /p', () => mirrored(canary).length === 1)
   t.same(
     canary.seen.map((s) => [s.url, s.headers['x-turnout-mirror'] ?? null]),
     [
@@ -284,7 +273,7 @@ t.test('percent is an exact deterministic share of eligible requests', async (t)
   const s = h.mirror.state('shop')!
   t.equal(s.eligible, 8)
   t.equal(s.selected, 2)
-  await until(t, 'two mirrors', () => canary.seen.length === 2)
+  await until('two mirrors', () => canary.seen.length === 2)
   t.same(
     canary.seen.map((x) => x.url),
     ['/r0', '/r4'],
@@ -327,7 +316,7 @@ t.test('POST: refused by validation without unsafe, never mirrored by default', 
   t.equal(res.statusCode, 200)
   await res.body.dump()
   await request(`${h.url}/after`).then((r) => r.body.dump())
-  await until(t, 'the GET mirror', () => canary.seen.length === 1)
+  await until('the GET mirror', () => canary.seen.length === 1)
   t.same(
     canary.seen.map((s) => `${s.method} ${s.url}`),
     ['GET /after'],
@@ -351,7 +340,7 @@ t.test('unsafe: true mirrors request bodies intact, within maxBodyBytes', async 
   })
   t.equal(res.statusCode, 200)
   await res.body.dump()
-  await until(t, 'first body mirror', () => canary.seen.length === 1)
+  await until('first body mirror', () => canary.seen.length === 1)
   t.equal(canary.seen[0]!.method, 'POST')
   t.equal(canary.seen[0]!.url, '/upload?a=1')
   t.ok(canary.seen[0]!.body.equals(body), 'the canary got the same bytes')
@@ -364,7 +353,7 @@ t.test('unsafe: true mirrors request bodies intact, within maxBodyBytes', async 
   res = await request(`${h.url}/chunked`, { method: 'PUT', body: Readable.from(parts) })
   t.equal(res.statusCode, 200)
   await res.body.dump()
-  await until(t, 'chunked body mirror', () => canary.seen.length === 2)
+  await until('chunked body mirror', () => canary.seen.length === 2)
   t.equal(canary.seen[1]!.method, 'PUT')
   t.ok(canary.seen[1]!.body.equals(body), 'chunked body mirrored intact')
   t.ok(primary.seen[1]!.body.equals(body))
@@ -386,12 +375,12 @@ t.test('unsafe: true mirrors request bodies intact, within maxBodyBytes', async 
   // a later small body still mirrors, and the slots of the dropped ones were given back
   res = await request(`${h.url}/small`, { method: 'POST', body: 'ok' })
   await res.body.dump()
-  await until(t, 'small body mirror', () => canary.seen.length === 3)
+  await until('small body mirror', () => canary.seen.length === 3)
   t.same(
     canary.seen.map((s) => s.url),
     ['/upload?a=1', '/chunked', '/small'],
   )
-  await until(t, 'all slots back', () => h.mirror.state('shop')!.inFlight === 0)
+  await until('all slots back', () => h.mirror.state('shop')!.inFlight === 0)
   t.same(h.internalErrors, [])
 })
 
@@ -408,7 +397,7 @@ t.test('with the body tee, limits.maxBodySize still answers 413 to a chunked upl
   })
   t.equal(res.statusCode, 413)
   t.match(await res.body.json(), { error: 'body_too_large', limit: 10_000 })
-  await until(t, 'the pending mirror gave its slot back', () => h.mirror.state('shop')!.inFlight === 0)
+  await until('the pending mirror gave its slot back', () => h.mirror.state('shop')!.inFlight === 0)
   t.equal(mirrored(canary).length, 0, 'an incomplete body is never mirrored')
 })
 
@@ -460,12 +449,12 @@ t.test(
 
     t.ok(maxSilentInFlight <= 4, 'never more than maxInFlight mirrors outstanding')
     t.equal(h.rec.get('dropped silent in_flight_limit'), N - 4, 'the rest dropped and counted')
-    await until(t, 'the silent canary holds the 4 mirrors', () => silent.seen.length === 4)
+    await until('the silent canary holds the 4 mirrors', () => silent.seen.length === 4)
     t.equal(silent.seen.length, 4, 'the silent canary never got more than 4')
 
-    await until(t, 'down mirrors counted', () => h.rec.get('dropped down upstream_error') === N)
+    await until('down mirrors counted', () => h.rec.get('dropped down upstream_error') === N)
     t.equal(h.mirror.state('down')!.inFlight, 0)
-    await until(t, 'slow mirrors answered', () => h.rec.get('request slow canary 200') === N)
+    await until('slow mirrors answered', () => h.rec.get('request slow canary 200') === N)
     t.equal(h.rec.get('dropped slow in_flight_limit'), 0)
     t.equal(h.mirror.state('slow')!.inFlight, 0)
     t.same(h.internalErrors, [])
@@ -504,10 +493,10 @@ t.test('a mirror past its timeout is cut and counted; its socket is closed', asy
     t.equal(res.statusCode, 200)
     await res.body.dump()
   }
-  await until(t, 'three timeouts', () => h.rec.get('dropped shop timeout') === 3)
+  await until('three timeouts', () => h.rec.get('dropped shop timeout') === 3)
   t.equal(h.mirror.state('shop')!.inFlight, 0)
   t.equal(silent.seen.length, 3, 'the canary got all three')
-  await until(t, 'canary sockets closed', () => open === 0)
+  await until('canary sockets closed', () => open === 0)
 })
 
 t.test('a client that goes away does not cancel the mirror', async (t) => {
@@ -518,10 +507,10 @@ t.test('a client that goes away does not cancel the mirror', async (t) => {
   const h = await startHarness(t, [shop(primary, canary, { mirror: {} })])
   const ac = new AbortController()
   const pending = request(`${h.url}/gone`, { signal: ac.signal }).catch((e: Error) => e)
-  await until(t, 'the live request reached the primary', () => h.mirror.state('shop')!.selected === 1)
+  await until('the live request reached the primary', () => h.mirror.state('shop')!.selected === 1)
   ac.abort()
   t.ok((await pending) instanceof Error, 'the client gave up')
-  await until(t, 'the mirror still completed', () => h.rec.get('request shop canary 200') === 1)
+  await until('the mirror still completed', () => h.rec.get('request shop canary 200') === 1)
   t.equal(canary.seen[0]!.url, '/gone')
 })
 
@@ -560,7 +549,7 @@ t.test('comparison: match, mismatches by field, ignore paths, decoded bodies, th
   for (const [i, p] of paths.entries()) {
     const res = await request(`${h.url}${p}`, { headers: { 'accept-encoding': 'gzip' } })
     await res.body.dump()
-    await until(t, `comparison of ${p}`, () => s().canaryComparisons === i + 1)
+    await until(`comparison of ${p}`, () => s().canaryComparisons === i + 1)
   }
   t.equal(h.rec.get('comparison shop match'), 2, '/same and /ignored match')
   t.equal(h.rec.get('comparison shop mismatch'), 4)
@@ -630,7 +619,6 @@ t.test(
     for (let i = 1; i <= N; i++) {
       await request(`${h.url}/random`).then((r) => r.body.dump())
       await until(
-        t,
         `comparisons of request ${i}`,
         () => s().canaryComparisons === i && s().pairComparisons === i,
       )
@@ -654,7 +642,6 @@ t.test(
 
     await request(`${h.url}/random-price`).then((r) => r.body.dump())
     await until(
-      t,
       'the price comparisons',
       () => s().canaryComparisons === N + 1 && s().pairComparisons === N + 1,
     )

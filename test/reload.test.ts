@@ -25,7 +25,7 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (opts: {
   connections: number
   duration: number
   timeout?: number
-}) => Promise<AutocannonResult>
+}) => Promise<AutocannonResult> & { on(event: 'response', fn: () => void): void; stop(): void }
 
 /** A YAML config with one route; `extra` is appended to the route. */
 function yaml(
@@ -241,15 +241,24 @@ t.test('rollout state survives reloads; a finished rollout ends when the canary 
   t.equal(weightOf(turnout), 7)
 })
 
-t.test('ten reloads under steady load (50 connections) lose no request', async (t) => {
+// A 50-connection soak: not in the quick `npm test` run; .ci/run sets TURNOUT_SOAK=1.
+const soak = process.env.TURNOUT_SOAK ? false : 'a load soak: set TURNOUT_SOAK=1 (.ci/run does)'
+
+t.test('ten reloads under steady load (50 connections) lose no request', { skip: soak }, async (t) => {
   const { primary, canary } = await startSampleUpstreams(t)
   const file = join(t.testdir({}), 'turnout.yaml')
   await writeFile(file, yaml(primary.url, canary.url, 10))
   const { turnout, lines } = await start(t, file, { watch: false })
-  const bench = autocannon({ url: `${turnout.url}/api/items`, connections: 50, duration: 5, timeout: 10 })
+  // Runs until stopped (60 s cap); each reload waits for 200 more answers, so load spans every reload.
+  const bench = autocannon({ url: `${turnout.url}/api/items`, connections: 50, duration: 60, timeout: 10 })
+  let answered = 0
+  bench.on('response', () => {
+    answered++
+  })
   const reloads: Promise<void>[] = []
   for (let i = 1; i <= 10; i++) {
-    await new Promise((r) => setTimeout(r, 350))
+    const before = answered
+    t.ok(await until(() => answered >= before + 200, 30_000), `200 answers under load before reload ${i}`)
     const override =
       i % 2 === 0
         ? '    overrides:\n      - { when: { header: x-canary, equals: always }, to: canary }\n'
@@ -258,9 +267,9 @@ t.test('ten reloads under steady load (50 connections) lose no request', async (
     reloads.push(turnout.reload())
   }
   await Promise.all(reloads)
+  bench.stop()
   const result = await bench
   t.equal(lines.filter((l) => l.msg === 'config reloaded').length, 10, 'ten reloads')
-  t.ok(result.requests.total > 500, `steady load (${result.requests.total} requests)`)
   t.equal(result.errors, 0, 'no errors')
   t.equal(result.timeouts, 0, 'no timeouts')
   t.equal(result.non2xx, 0, 'no non-2xx answers')

@@ -20,6 +20,7 @@ import {
   TelemetryConfigError,
 } from '../src/telemetry/tracing/settings.js'
 import { memoryLogger } from './helpers/turnout.js'
+import { until } from './helpers/until.js'
 import { freePort, startUpstream, type TestUpstream } from './helpers/upstream.js'
 
 // ---------- helpers ----------
@@ -104,16 +105,6 @@ async function startReceiver(t: Test, opts: { hold?: boolean; status?: number } 
       holding = false
       for (const r of parked.splice(0)) answer(r)
     },
-  }
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
   }
 }
 

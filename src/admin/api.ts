@@ -11,6 +11,7 @@ import type { TableHolder } from '../routing/holder.js'
 import type { CompiledRoute } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
 import { AdminError, type AdminServer, sendJson } from './server.js'
+import { findRoute, setCanaryWeight } from './weight.js'
 
 export interface RouteView {
   name: string
@@ -38,11 +39,7 @@ export function mountRoutesApi(
   deps: { holder: TableHolder; rollouts: RolloutManager; logger: Logger },
 ): void {
   const { holder, rollouts, logger } = deps
-  const find = (name: string | undefined): CompiledRoute => {
-    const route = name === undefined ? undefined : holder.current.byName.get(name)
-    if (!route) throw new AdminError(404, `no route named ${JSON.stringify(name ?? '')}`, 'name')
-    return route
-  }
+  const find = (name: string | undefined): CompiledRoute => findRoute(holder, name)
 
   admin.route('GET', '/api/routes', ({ res }) =>
     sendJson(res, 200, { routes: holder.current.routes.map((r) => routeView(r, rollouts)) }),
@@ -53,20 +50,13 @@ export function mountRoutesApi(
   )
 
   admin.route('PUT', '/api/routes/:name/weight', ({ res, params, body }) => {
-    const route = find(params.name)
+    find(params.name)
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new AdminError(400, 'the body must be a JSON object like {"canary": 25}', 'body')
     }
     const canary = (body as Record<string, unknown>).canary
-    if (typeof canary !== 'number' || !Number.isFinite(canary) || canary < 0 || canary > 100) {
-      throw new AdminError(400, 'canary must be a number from 0 to 100', 'canary')
-    }
-    if (canary > 0 && route.canary === null) {
-      throw new AdminError(400, `route ${route.name} has no canary endpoints (routes[].canary)`, 'canary')
-    }
-    rollouts.setWeight(route.name, canary)
-    logger.info({ route: route.name, canary }, 'canary weight set by the admin API')
-    sendJson(res, 200, routeView(find(route.name), rollouts))
+    const route = setCanaryWeight({ holder, rollouts, logger }, params.name, canary)
+    sendJson(res, 200, routeView(route, rollouts))
   })
 
   admin.route('POST', '/api/routes/:name/rollout/:action', ({ res, params }) => {

@@ -62,7 +62,7 @@ export async function runRolloutScenario(opts: ScenarioOptions): Promise<number>
       bad
         ? `  this canary starts failing ${FAIL_RATE * 100}% of its requests at the second step: watch it get rolled back`
         : '  this canary is healthy: watch its share climb to 100%',
-      `  (in another terminal: turnout status --admin ${turnout.adminUrl})`,
+      `  (in another terminal: npx turnout status --admin ${turnout.adminUrl})`,
       '',
     ].join('\n'),
   )

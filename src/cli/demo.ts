@@ -75,6 +75,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     logLevel: 'warn',
   })
   const url = turnout.url
+  const admin = turnout.adminUrl
   opts.out(
     [
       '',
@@ -82,10 +83,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       `  primary upstream ${primary.url}   canary upstream ${canary.url}   split: 10% canary`,
       '',
       'Try:',
-      `  curl -i ${url}/hello                         # x-turnout-variant says who answered (mostly primary)`,
-      `  curl -i -H 'x-canary: always' ${url}/hello   # override: always the canary`,
-      `  curl ${url}/api/items`,
-      `  curl ${turnout.adminUrl}/healthz`,
+      `  curl -i ${url}/hello                        # x-turnout-variant: who answered (mostly primary)`,
+      `  curl -i -H 'x-canary: always' ${url}/hello  # override: always the canary`,
+      `  curl ${admin}/metrics                         # per-variant golden signals`,
+      `  npx turnout status --admin ${admin}           # routes, weights, rollouts`,
+      `  npx turnout set-weight demo 50 --admin ${admin}`,
       `  npx autocannon ${url}/`,
       '',
       'Ctrl-C stops it.',

@@ -12,6 +12,7 @@ import { type AdminCommand, adminCommand } from './admin-client.js'
 import { startDemo } from './demo.js'
 import { runRolloutScenario, SCENARIOS, type Scenario } from './demo-rollout.js'
 import { configFromFlags, FlagError, ROUTE_FLAG_OPTIONS, type RouteFlags, routeFlagsGiven } from './flags.js'
+import { HealthUsage, health } from './health.js'
 
 export class UsageError extends Error {}
 
@@ -37,6 +38,8 @@ Usage:
                                    print that config as YAML and exit (to graduate to a file)
   turnout validate FILE            check a config file: prints ok, or one line per problem (exit 1);
                                    warns on stderr about endpoint hosts that do not resolve
+  turnout health [--config FILE]   ask the admin listener of that config for /healthz (exit 0 ok, 1 not);
+                                   sends admin.token when admin.protectHealth is on (container checks)
   turnout demo [--listen ADDR] [--admin ADDR]
                                    two sample upstreams behind Turnout, 10% canary
   turnout demo --scenario good-canary|bad-canary
@@ -118,6 +121,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number |
     if (
       err instanceof UsageError ||
       err instanceof FlagError ||
+      err instanceof HealthUsage ||
       (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       io.err(`turnout: ${(err as Error).message}\nRun 'turnout --help' for usage.`)
@@ -143,6 +147,8 @@ async function dispatch(argv: string[], io: Io): Promise<number | undefined> {
       return adminCommand(command as AdminCommand, rest, io)
     case 'demo':
       return demo(rest, io)
+    case 'health':
+      return health(rest, io)
     default:
       return run(argv, io)
   }

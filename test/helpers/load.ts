@@ -80,12 +80,4 @@ export function startLoad(
   }
 }
 
-/** Polls `probe` every 25 ms until it returns true or `timeoutMs` passes; returns the last answer. */
-export async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await probe()) return true
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  return probe()
-}
+export { until } from './until.js'
