@@ -84,10 +84,7 @@ t.test('a flood of refused requests during a rollout leaves its analysis untouch
     for (const r of await Promise.all(burst)) if (r.startsWith('HTTP/1.1 400 ')) flooded++
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  t.ok(
-    await until(() => ['succeeded', 'aborted'].includes(controller.phase), 120_000),
-    'the rollout ends',
-  )
+  t.ok(await until(() => ['succeeded', 'aborted'].includes(controller.phase), 120_000), 'the rollout ends')
   t.equal(controller.phase, 'succeeded', 'the rollout succeeds')
   await load.stop()
   t.ok(flooded >= 10, `refused requests were sent during the rollout (${flooded})`)
