@@ -8,12 +8,8 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { compile } from '../src/config/compile.js'
 import { parseConfig } from '../src/config/load.js'
-import {
-  combineObservers,
-  type Observer,
-  type ObserverHook,
-  type RequestContext,
-} from '../src/proxy/context.js'
+import { combineObservers } from '../src/core/observers.js'
+import type { Observer, ObserverHook, RequestContext } from '../src/core/pipeline.js'
 import { createRequestHandler } from '../src/proxy/handle.js'
 import { TableHolder } from '../src/routing/holder.js'
 import { TurnoutMetrics } from '../src/telemetry/metrics.js'

@@ -6,9 +6,9 @@
 // ROUTE = {"name","split":{"canary","sticky"},"overrides","mirror","rollout"}; rollout is the
 // controller's status ({"phase","step","weight","failures","reason","analysis"}) or null.
 
+import type { CompiledRoute } from '../core/pipeline.js'
 import { RolloutConflict, type RolloutManager, type RolloutStatus } from '../rollout/controller.js'
 import type { TableHolder } from '../routing/holder.js'
-import type { CompiledRoute } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
 import { AdminError, type AdminServer, sendJson } from './server.js'
 import { findRoute, setCanaryWeight } from './weight.js'

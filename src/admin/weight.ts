@@ -1,9 +1,10 @@
 // Setting a route's live canary weight: the one path the admin API (PUT /api/routes/NAME/weight)
 // and the programmatic API (`setWeight` in src/index.ts) share. Validates, then hands the weight to
 // the rollout manager, which pauses a running rollout.
+
+import type { CompiledRoute } from '../core/pipeline.js'
 import type { RolloutManager } from '../rollout/controller.js'
 import type { TableHolder } from '../routing/holder.js'
-import type { CompiledRoute } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
 import { AdminError } from './server.js'
 

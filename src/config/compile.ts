@@ -1,9 +1,10 @@
 // Validated config → immutable RouteTable. Runs once per config (start, reload); nothing here runs
 // per request. Pools come from the shared `Pools`, so a new table reuses the old connections.
-import type { FaultPhase, MirrorPhase } from '../proxy/phases.js'
+import type { FaultPhase, MirrorPhase } from '../core/pipeline.js'
+import { type CompiledRoute, WeightCell } from '../core/pipeline.js'
 import { compileHosts } from '../routing/match-route.js'
 import { compileMatcher } from '../routing/matcher.js'
-import { type CompiledRoute, RouteTable, WeightCell } from '../routing/table.js'
+import { RouteTable } from '../routing/table.js'
 import type { Balancer as BalancerType } from '../upstream/endpoint.js'
 import { Balancer, Endpoint } from '../upstream/endpoint.js'
 import type { Pools } from '../upstream/pools.js'

@@ -4,7 +4,7 @@
 // and closes its pools at shutdown.
 import { AdminError, type AdminServer, sendJson } from '../admin/server.js'
 import type { RouteConfig } from '../config/schema.js'
-import type { MirrorPhase } from '../proxy/phases.js'
+import type { MirrorPhase } from '../core/pipeline.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { Balancer } from '../upstream/endpoint.js'
 import type { DiffList } from './diff-ring.js'

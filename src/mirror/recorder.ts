@@ -8,7 +8,7 @@
 // `variant` is 'canary' for mirrors and 'primary' for noise replays. Implementations must be cheap
 // and must not throw (the mirror catches anyway, and never lets it reach the live request).
 import type { Variant } from '../config/schema.js'
-import type { RequestContext } from '../proxy/context.js'
+import type { RequestContext } from '../core/pipeline.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import type { DiffField } from './compare.js'
 import type { ComparisonResult } from './noise.js'

@@ -4,7 +4,9 @@
 // Node's parser already refuses bad framing; this adds what it lets through but a proxy must not
 // forward (and what undici would refuse before sending, which would otherwise read as a 502).
 
-export type RefusalKind = 'bad_request' | 'not_implemented' | 'http_version_not_supported' | 'request_timeout'
+import type { RefusalKind } from '../core/pipeline.js'
+
+export type { RefusalKind }
 
 export interface Refusal {
   kind: RefusalKind

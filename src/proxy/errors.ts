@@ -1,7 +1,7 @@
 // Upstream failures: classified once into the five kinds telemetry counts, and mapped in one place
 // to Turnout's own answers (502 upstream_unavailable, 504 upstream_timeout).
 import { type ServerResponse, STATUS_CODES } from 'node:http'
-import type { UpstreamErrorKind } from './context.js'
+import type { UpstreamErrorKind } from '../core/pipeline.js'
 
 /** getaddrinfo's failures: the endpoint's host name did not resolve (undici resolves per connection). */
 const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL'])

@@ -2,7 +2,7 @@
 // and whatever is pending when the client goes away (a fault delay, the upstream request) is
 // cancelled. Also owns the upload's idle watch (limits.bodyIdleTimeout) and local answers.
 import type { ServerResponse } from 'node:http'
-import type { Observer, RequestContext } from './context.js'
+import type { Observer, RequestContext } from '../core/pipeline.js'
 import { sendLocal } from './errors.js'
 import type { ForwardHandler } from './forward.js'
 

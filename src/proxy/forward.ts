@@ -5,9 +5,9 @@
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { Observer, RequestContext, ResponseTap } from '../core/pipeline.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { ASTERISK_PATH } from '../upstream/wire.js'
-import type { Observer, RequestContext } from './context.js'
 import {
   BodyTooLargeError,
   classifyUpstreamError,
@@ -17,7 +17,6 @@ import {
 } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
 import { relayInformational } from './informational.js'
-import type { ResponseTap } from './phases.js'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 

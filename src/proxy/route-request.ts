@@ -1,9 +1,9 @@
 // Phases 1 and 2, shared by plain requests (handle.ts) and upgrades (upgrade.ts): match a route in
 // the table snapshot, then decide the variant, recording both on the request context.
 import { randomUUID } from 'node:crypto'
+import type { CompiledRoute, RequestContext } from '../core/pipeline.js'
 import { type DecideDeps, type Decision, decide } from '../routing/decide.js'
-import type { CompiledRoute, RouteTable } from '../routing/table.js'
-import type { RequestContext } from './context.js'
+import type { RouteTable } from '../routing/table.js'
 import { upstreamRequestHeaders } from './headers.js'
 import type { NodeRequestView } from './request-view.js'
 

@@ -9,7 +9,7 @@
 // fail counts toward failureLimit (cumulative), inconclusive holds. Timers are unref'd; an evaluation
 // started before a manual command is discarded (a generation counter), so commands always win.
 import type { RolloutConfig, RouteConfig, WebhookType } from '../config/schema.js'
-import type { Observer } from '../proxy/context.js'
+import type { Observer } from '../core/pipeline.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { RouteTable } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'

@@ -1,38 +1,8 @@
-// The compiled, immutable route table a request reads once, and the small mutable cell that holds a
-// route's live canary weight (the only thing the admin API and the rollout controller change in
-// place; everything else changes by swapping the whole table).
-import type { Config, RouteConfig, Variant } from '../config/schema.js'
-import type { FaultPhase, MirrorPhase } from '../proxy/phases.js'
+// The compiled, immutable route table a request reads once (its routes: core/route.ts).
+import type { Config, Variant } from '../config/schema.js'
+import type { CompiledRoute } from '../core/pipeline.js'
 import type { Balancer } from '../upstream/endpoint.js'
-import type { SplitPolicy } from './decide.js'
-import { type RouteMatch, routeMatches } from './match-route.js'
-
-export class WeightCell {
-  constructor(public canary: number) {}
-}
-
-export interface StickyCookie {
-  name: string
-  maxAgeSeconds: number
-}
-
-export interface CompiledRoute {
-  readonly name: string
-  readonly match: RouteMatch
-  readonly policy: SplitPolicy
-  readonly weight: WeightCell
-  readonly primary: Balancer
-  readonly canary: Balancer | null
-  /** Set when Turnout assigns sticky ids itself. */
-  readonly assignCookie: StickyCookie | null
-  readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
-  readonly exposeVariant: boolean
-  /** Optional phases, null when the route does not use them. */
-  readonly faults: FaultPhase | null
-  readonly mirror: MirrorPhase | null
-  /** The validated route config, for the admin API and the extension phases. */
-  readonly config: RouteConfig
-}
+import { routeMatches } from './match-route.js'
 
 export class RouteTable {
   readonly byName: ReadonlyMap<string, CompiledRoute>

@@ -2,7 +2,7 @@
 // lines. (Upstream failures get their own line whatever this setting: failure-log.ts.) The path's
 // query goes through the same redaction as span attributes (telemetry/redact.ts).
 import type { Logger } from 'pino'
-import type { Observer, RequestContext } from '../proxy/context.js'
+import type { Observer, RequestContext } from '../core/pipeline.js'
 import { redactTarget } from './redact.js'
 
 export function accessLogObserver(logger: Logger, samplePercent = 100): Observer {

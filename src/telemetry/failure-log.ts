@@ -2,7 +2,7 @@
 // through a rate limit so a storm cannot flood the log: at most `perSecond` lines a second per kind;
 // the rest are counted in turnout_log_lines_suppressed_total{kind} and summed up in one line when
 // the next second's first line goes out.
-import type { Observer } from '../proxy/context.js'
+import type { Observer } from '../core/pipeline.js'
 import type { Logger } from './logger.js'
 import type { Metrics, SuppressedLogKind } from './metrics.js'
 

@@ -7,9 +7,9 @@
 
 import type { AdminServer } from '../admin/server.js'
 import type { Config } from '../config/schema.js'
+import { combineObservers } from '../core/observers.js'
+import type { CompiledRoute, Observer, ObserverErrorSink } from '../core/pipeline.js'
 import type { MirrorRecorder } from '../mirror/recorder.js'
-import { combineObservers, type Observer, type ObserverErrorSink } from '../proxy/context.js'
-import type { CompiledRoute } from '../routing/table.js'
 import { accessLogObserver } from './access-log.js'
 import { rateLimitedWarn, upstreamErrorLog } from './failure-log.js'
 import type { Logger } from './logger.js'

@@ -22,11 +22,16 @@ import {
   Registry,
 } from 'prom-client'
 import type { Variant } from '../config/schema.js'
-import type { FaultKind, Observer, RequestContext, UpstreamErrorKind } from '../proxy/context.js'
+import type {
+  CompiledRoute,
+  FaultKind,
+  Observer,
+  RequestContext,
+  UpstreamErrorKind,
+} from '../core/pipeline.js'
 import { ROLLOUT_PHASES, type RolloutMetrics, type RolloutPhase } from '../rollout/phases.js'
 import type { CheckResult } from '../rollout/stats.js'
 import type { Reason } from '../routing/decide.js'
-import type { CompiledRoute } from '../routing/table.js'
 
 /** Request duration buckets (seconds): 1 ms to 30 s, roughly 1-2.5-5 per decade. */
 export const DURATION_BUCKETS: readonly number[] = [

@@ -2,7 +2,7 @@
 // request and the other observers going and reports here, where the error is counted
 // (turnout_observer_errors_total{observer}) and logged, at most one line per interval so that an
 // observer failing on every request cannot flood the log.
-import type { ObserverErrorSink } from '../proxy/context.js'
+import type { ObserverErrorSink } from '../core/pipeline.js'
 import type { Logger } from './logger.js'
 import type { Metrics } from './metrics.js'
 

@@ -41,7 +41,7 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions'
-import type { Observer, RequestContext, UpstreamErrorKind } from '../../proxy/context.js'
+import type { Observer, RequestContext, UpstreamErrorKind } from '../../core/pipeline.js'
 import type { Endpoint } from '../../upstream/endpoint.js'
 import { redactQuery, redactTarget } from '../redact.js'
 import { createTracerSetup } from './sdk.js'

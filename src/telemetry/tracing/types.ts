@@ -1,5 +1,5 @@
 // The tracing handle as the rest of Turnout sees it. Types only: importing them loads no SDK.
-import type { Observer, RequestContext } from '../../proxy/context.js'
+import type { Observer, RequestContext } from '../../core/pipeline.js'
 import type { Endpoint } from '../../upstream/endpoint.js'
 import type { TracingSettings } from './settings.js'
 

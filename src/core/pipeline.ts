@@ -1,11 +1,22 @@
-// One object per proxied request, created by the handler and passed through the phases. Telemetry
-// reads it (through the Observer interface) and never touches `req`/`res` beyond reading them.
+// The request pipeline's shared vocabulary, one leaf module that the proxy (which runs the phases),
+// routing (which compiles routes), the phase modules (faults/, mirror/) and telemetry (which observes)
+// all import, and which imports none of them back:
+//  - RequestContext: one object per proxied request, passed through the phases. Telemetry reads it
+//    (through the Observer interface) and never touches `req`/`res` beyond reading them;
+//  - Observer: the one narrow interface between the request path and telemetry;
+//  - the optional per-route phases (fault, mirror): a route compiles each to an object or null, so an
+//    unused phase costs one null check per request (as fastify resolves hooks at ready time);
+//  - CompiledRoute and its live weight cell.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Variant } from '../config/schema.js'
-import type { Reason } from '../routing/decide.js'
-import type { CompiledRoute } from '../routing/table.js'
-import type { Endpoint } from '../upstream/endpoint.js'
-import type { RefusalKind } from './admit.js'
+import type { Readable } from 'node:stream'
+import type { RouteConfig, Variant } from '../config/schema.js'
+import type { Reason, SplitPolicy } from '../routing/decide.js'
+import type { RouteMatch } from '../routing/match-route.js'
+import type { RequestView } from '../routing/request-view.js'
+import type { Balancer, Endpoint } from '../upstream/endpoint.js'
+
+/** Why Turnout refused a request because of the client (turnout_client_errors_total{kind}). */
+export type RefusalKind = 'bad_request' | 'not_implemented' | 'http_version_not_supported' | 'request_timeout'
 
 /** dns: the endpoint's host name did not resolve (a kind of its own; answered like connect, 502). */
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'protocol' | 'dns'
@@ -83,57 +94,57 @@ export const noopObserver: Observer = {
   requestEnd() {},
 }
 
-/**
- * Fans out to the observers in order. Every call is isolated, also for a single observer: a throw is
- * handed to `onError` and neither the other observers, the request nor the process see it (some
- * hooks run in socket 'close' listeners, outside any request guard, where a throw would be uncaught).
- */
-export function combineObservers(list: readonly Observer[], onError: ObserverErrorSink): Observer {
-  if (list.length === 0) return noopObserver
-  const names = list.map((o, i) => o.name ?? `observer_${i}`)
-  const failed = (i: number, hook: ObserverHook, err: unknown) => {
-    try {
-      onError(names[i]!, hook, err)
-    } catch {
-      // A failing error sink must not undo the isolation.
-    }
-  }
-  return {
-    requestStart(ctx) {
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i]!.requestStart(ctx)
-        } catch (err) {
-          failed(i, 'requestStart', err)
-        }
-      }
-    },
-    upstreamAttempt(ctx, attempt) {
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i]!.upstreamAttempt(ctx, attempt)
-        } catch (err) {
-          failed(i, 'upstreamAttempt', err)
-        }
-      }
-    },
-    upstreamError(ctx, kind, err) {
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i]!.upstreamError(ctx, kind, err)
-        } catch (e) {
-          failed(i, 'upstreamError', e)
-        }
-      }
-    },
-    requestEnd(ctx) {
-      for (let i = 0; i < list.length; i++) {
-        try {
-          list[i]!.requestEnd(ctx)
-        } catch (err) {
-          failed(i, 'requestEnd', err)
-        }
-      }
-    },
-  }
+export type FaultDecision = { kind: 'delay'; ms: number } | { kind: 'abort'; status: number }
+
+/** Fault injection: runs after the variant is decided, before the upstream is called. */
+export interface FaultPhase {
+  decide(ctx: RequestContext, req: RequestView): FaultDecision | null
+}
+
+/** Sees the primary's response as it streams to the client (mirror comparison). Must never throw. */
+export interface ResponseTap {
+  head(status: number, headers: readonly string[]): void
+  chunk(buf: Buffer): void
+  end(): void
+  /** The live response failed or the client went away: discard what was captured. */
+  abort(): void
+}
+
+/** Mirroring: runs for requests the primary serves live, at the same time as the forward. */
+export interface MirrorPhase {
+  /** Fires the mirror (never awaited); returns a tap for comparison, or null. */
+  start(ctx: RequestContext, req: RequestView): ResponseTap | null
+  /**
+   * Optional (routes that mirror request bodies): called right after start() with the live request
+   * body; returns the stream to forward instead (a pass-through copying chunks for the mirror), or
+   * `body` itself when this request's mirror does not need it. Never changes the live flow control.
+   */
+  teeBody?(ctx: RequestContext, body: Readable): Readable
+}
+
+export class WeightCell {
+  constructor(public canary: number) {}
+}
+
+export interface StickyCookie {
+  name: string
+  maxAgeSeconds: number
+}
+
+export interface CompiledRoute {
+  readonly name: string
+  readonly match: RouteMatch
+  readonly policy: SplitPolicy
+  readonly weight: WeightCell
+  readonly primary: Balancer
+  readonly canary: Balancer | null
+  /** Set when Turnout assigns sticky ids itself. */
+  readonly assignCookie: StickyCookie | null
+  readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
+  readonly exposeVariant: boolean
+  /** Optional phases, null when the route does not use them. */
+  readonly faults: FaultPhase | null
+  readonly mirror: MirrorPhase | null
+  /** The validated route config, for the admin API and the extension phases. */
+  readonly config: RouteConfig
 }

@@ -10,10 +10,9 @@
 // The handler applies the decision: a delay is a timer (no worker held), an abort a local answer.
 import type { FaultRuleConfig, RouteConfig, Variant } from '../config/schema.js'
 import { parseDuration } from '../config/units.js'
-import type { RequestContext } from '../proxy/context.js'
-import type { FaultDecision, FaultPhase } from '../proxy/phases.js'
-import { compileMatcher, type Matcher } from './matcher.js'
-import type { RequestView } from './request-view.js'
+import type { FaultDecision, FaultPhase, RequestContext } from '../core/pipeline.js'
+import { compileMatcher, type Matcher } from '../routing/matcher.js'
+import type { RequestView } from '../routing/request-view.js'
 
 export const FAULT_DELAY_HEADER = 'x-turnout-fault-delay'
 export const FAULT_ABORT_HEADER = 'x-turnout-fault-abort'
