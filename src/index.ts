@@ -8,16 +8,18 @@
 //   turnout.url              // 'http://127.0.0.1:PORT' of the proxy listener
 //   turnout.setWeight('shop', 25)
 //   await turnout.stop()
+
 import { type RouteView, routeView } from './admin/api.js'
 import { AdminError } from './admin/server.js'
 import { setCanaryWeight } from './admin/weight.js'
 import { startTurnout, type Turnout } from './app.js'
 import { ConfigError, type ConfigProblem, loadConfigFile, parseConfig } from './config/load.js'
 import type { Config, ConfigInput } from './config/schema.js'
+import { TurnoutError } from './core/errors.js'
 import { createLogger, type Logger } from './telemetry/logger.js'
 
 export type { Config, ConfigInput, ConfigProblem, RouteView }
-export { ConfigError }
+export { ConfigError, TurnoutError }
 
 export interface StartOptions {
   /**
@@ -53,12 +55,12 @@ export interface TurnoutInstance {
   stop(): Promise<void>
 }
 
-export class TurnoutApiError extends Error {
+export class TurnoutApiError extends TurnoutError {
   constructor(
     message: string,
-    readonly code: 'TURNOUT_ERR_UNKNOWN_ROUTE' | 'TURNOUT_ERR_INVALID_WEIGHT',
+    override readonly code: 'TURNOUT_ERR_UNKNOWN_ROUTE' | 'TURNOUT_ERR_INVALID_WEIGHT',
   ) {
-    super(message)
+    super(code, message, code === 'TURNOUT_ERR_UNKNOWN_ROUTE' ? 404 : 400)
     this.name = 'TurnoutApiError'
   }
 }

@@ -2,9 +2,12 @@
 // (telemetry adds /metrics, the control plane adds /api/...). With admin.token set, every /api call
 // needs `Authorization: Bearer <token>` (constant-time compare); /healthz, /readyz and /metrics stay
 // open unless admin.protectHealth / admin.protectMetrics say otherwise.
+
 import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
+import { TurnoutError } from '../core/errors.js'
+import { reply } from '../core/reply.js'
 
 export interface AdminRequest {
   req: IncomingMessage
@@ -18,13 +21,14 @@ export interface AdminRequest {
 
 export type AdminHandler = (r: AdminRequest) => void | Promise<void>
 
-export class AdminError extends Error {
+/** An admin API call Turnout refuses; answered with `status` and `{"error": message}`. */
+export class AdminError extends TurnoutError {
   constructor(
-    readonly status: number,
+    status: number,
     message: string,
     readonly field?: string,
   ) {
-    super(message)
+    super('TURNOUT_ERR_ADMIN', message, status)
   }
 }
 
@@ -172,16 +176,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The admin API's JSON answer (through the one local-answer writer, with a trailing newline). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, extra: string[] = []): void {
-  const text = `${JSON.stringify(body)}\n`
-  res.writeHead(status, [
-    'content-type',
-    'application/json',
-    'content-length',
-    String(Buffer.byteLength(text)),
-    'cache-control',
-    'no-store',
-    ...extra,
-  ])
-  res.end(text)
+  reply(res, status, body, extra, true)
 }

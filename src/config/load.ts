@@ -2,10 +2,12 @@
 // Steps: parse the document (syntax errors keep their line and column), replace `${NAME}` from the
 // environment in every string, validate with the schema, then point each issue at the YAML node
 // it names so the line and column are the offending node's own.
+
 import { readFile } from 'node:fs/promises'
 import { closest, distance } from 'fastest-levenshtein'
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import { z } from 'zod'
+import { TurnoutError } from '../core/errors.js'
 import { type Config, configSchema } from './schema.js'
 
 export interface ConfigProblem {
@@ -17,10 +19,9 @@ export interface ConfigProblem {
   message: string
 }
 
-export class ConfigError extends Error {
-  readonly code = 'TURNOUT_ERR_CONFIG'
+export class ConfigError extends TurnoutError {
   constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'))
+    super('TURNOUT_ERR_CONFIG', problems.map(formatProblem).join('\n'), 400)
     this.name = 'ConfigError'
   }
 }

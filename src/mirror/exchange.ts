@@ -3,7 +3,9 @@
 // lets it go, and so drains the response so the connection can be reused. Its own deadline: undici's
 // headersTimeout/bodyTimeout plus an overall timer that aborts the exchange (the socket is destroyed).
 // Every outcome reaches `done` exactly once; nothing here throws into the caller.
+
 import type { Dispatcher, Pool } from 'undici'
+import { TurnoutError } from '../core/errors.js'
 import { classifyUpstreamError } from '../proxy/errors.js'
 import type { CapturedResponse, ResponseCapture } from './capture.js'
 
@@ -32,10 +34,9 @@ export interface ExchangeOptions {
   done(result: ExchangeResult): void
 }
 
-export class MirrorTimeoutError extends Error {
-  readonly code = 'TURNOUT_ERR_MIRROR_TIMEOUT'
+export class MirrorTimeoutError extends TurnoutError {
   constructor(ms: number) {
-    super(`mirror got no complete answer within ${ms} ms`)
+    super('TURNOUT_ERR_MIRROR_TIMEOUT', `mirror got no complete answer within ${ms} ms`, 504)
   }
 }
 

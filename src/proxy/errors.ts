@@ -1,6 +1,6 @@
 // Upstream failures: classified once into the five kinds telemetry counts, and mapped in one place
 // to Turnout's own answers (502 upstream_unavailable, 504 upstream_timeout).
-import { type ServerResponse, STATUS_CODES } from 'node:http'
+import { TurnoutError } from '../core/errors.js'
 import type { UpstreamErrorKind } from '../core/pipeline.js'
 
 /** getaddrinfo's failures: the endpoint's host name did not resolve (undici resolves per connection). */
@@ -43,48 +43,9 @@ export function statusForUpstreamError(kind: UpstreamErrorKind): 502 | 504 {
   return kind === 'timeout' ? 504 : 502
 }
 
-/** The header list of Turnout's own small JSON answers (flat name/value list). */
-function localHeaders(text: string, extra?: string[]): string[] {
-  const headers = [
-    'content-type',
-    'application/json',
-    'content-length',
-    String(Buffer.byteLength(text)),
-    'cache-control',
-    'no-store',
-  ]
-  if (extra) headers.push(...extra)
-  return headers
-}
-
-/** Sends Turnout's own small JSON answer. Safe to call once the response has not started. */
-export function sendLocal(
-  res: ServerResponse,
-  status: number,
-  body: Record<string, unknown>,
-  extra?: string[],
-): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, localHeaders(text, extra))
-  res.end(text)
-}
-
-/**
- * The same answer as raw HTTP/1.1 bytes, for a connection that has no ServerResponse (a refused
- * connection, a request the parser rejected). It always closes the connection.
- */
-export function localAnswerBytes(status: number, body: Record<string, unknown>, extra?: string[]): string {
-  const text = JSON.stringify(body)
-  const headers = localHeaders(text, [...(extra ?? []), 'connection', 'close'])
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
-  return `${head}\r\n${text}`
-}
-
 /** Raised by the body limiter when a chunked upload passes limits.maxBodySize. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'TURNOUT_ERR_BODY_TOO_LARGE'
+export class BodyTooLargeError extends TurnoutError {
   constructor(readonly limit: number) {
-    super(`request body larger than ${limit} bytes`)
+    super('TURNOUT_ERR_BODY_TOO_LARGE', `request body larger than ${limit} bytes`, 413)
   }
 }

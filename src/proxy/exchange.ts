@@ -3,7 +3,7 @@
 // cancelled. Also owns the upload's idle watch (limits.bodyIdleTimeout) and local answers.
 import type { ServerResponse } from 'node:http'
 import type { Observer, RequestContext } from '../core/pipeline.js'
-import { sendLocal } from './errors.js'
+import { reply } from '../core/reply.js'
 import type { ForwardHandler } from './forward.js'
 
 export class Exchange {
@@ -43,7 +43,7 @@ export class Exchange {
   answer(status: number, body: Record<string, unknown>, extra?: string[]): void {
     this.ctx.status = status
     if (extra?.[0] === 'connection') this.res.shouldKeepAlive = false
-    sendLocal(this.res, status, body, extra)
+    reply(this.res, status, body, extra)
   }
 
   delay(ms: number, then: () => void): void {

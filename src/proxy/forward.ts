@@ -6,13 +6,13 @@ import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Observer, RequestContext, ResponseTap } from '../core/pipeline.js'
+import { reply } from '../core/reply.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { ASTERISK_PATH } from '../upstream/wire.js'
 import {
   BodyTooLargeError,
   classifyUpstreamError,
   refusedBeforeSending,
-  sendLocal,
   statusForUpstreamError,
 } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
@@ -144,13 +144,13 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.r.refused('bad_request', err.message)
       ctx.status = 400
       res.shouldKeepAlive = false
-      sendLocal(res, 400, { error: 'bad_request', detail: err.message }, ['connection', 'close'])
+      reply(res, 400, { error: 'bad_request', detail: err.message }, ['connection', 'close'])
       return
     }
     if (err instanceof BodyTooLargeError) {
       ctx.status = 413
       if (!res.headersSent)
-        sendLocal(res, 413, { error: 'body_too_large', limit: err.limit }, ['connection', 'close'])
+        reply(res, 413, { error: 'body_too_large', limit: err.limit }, ['connection', 'close'])
       else res.destroy(err)
       return
     }
@@ -169,7 +169,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       this.r.tap?.abort()
       const route = ctx.route!
       ctx.status = statusForUpstreamError(kind)
-      sendLocal(res, ctx.status, {
+      reply(res, ctx.status, {
         error: kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable',
         route: route.name,
         variant: ctx.variant,

@@ -14,10 +14,11 @@ import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { CompiledRoute } from '../core/pipeline.js'
 import { type Observer, RequestContext } from '../core/pipeline.js'
+import { reply } from '../core/reply.js'
 import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
 import { admit, type Refusal, type RefusalKind } from './admit.js'
-import { BodyTooLargeError, sendLocal } from './errors.js'
+import { BodyTooLargeError } from './errors.js'
 import { Exchange } from './exchange.js'
 import { ForwardHandler } from './forward.js'
 import { NodeRequestView } from './request-view.js'
@@ -49,7 +50,7 @@ export function createRequestHandler(
     const route = matchRoute(opts.holder.current, view, ctx)
     if (route === null) {
       ctx.status = 404
-      return sendLocal(res, 404, noRouteBody(view))
+      return reply(res, 404, noRouteBody(view))
     }
     const setCookie = decideVariant(route, view, ctx)
     const exchange = new Exchange(ctx, res, opts.observer, setCookie)
@@ -73,7 +74,7 @@ function refuse(opts: HandlerOptions, ctx: RequestContext, res: ServerResponse, 
   opts.refused(r.kind, ctx.req, r.detail)
   ctx.status = r.status
   res.shouldKeepAlive = false
-  sendLocal(res, r.status, { error: r.error, detail: r.detail }, ['connection', 'close'])
+  reply(res, r.status, { error: r.error, detail: r.detail }, ['connection', 'close'])
 }
 
 /** Phase 3: a Content-Length past limits.maxBodySize is refused before anything goes upstream. */

@@ -3,10 +3,12 @@
 // handler for a non-101 answer, so a refusing upstream leaves the client hanging. Here node:http's
 // 'upgrade' event meets undici's dispatch with `upgrade` set: a 101 splices the two sockets, any
 // other answer is relayed as a normal response, and a dead upstream gets a 502.
-import { type IncomingMessage, STATUS_CODES } from 'node:http'
+
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { type Observer, RequestContext } from '../core/pipeline.js'
+import { replyBytes } from '../core/reply.js'
 import type { TableHolder } from '../routing/holder.js'
 import { balancerFor } from '../routing/table.js'
 import { admit, type RefusalKind } from './admit.js'
@@ -30,18 +32,7 @@ function rawResponse(status: number, statusText: string, headers: readonly strin
 }
 
 function localAnswer(socket: Duplex, status: number, body: Record<string, unknown>): void {
-  const text = JSON.stringify(body)
-  const reason = STATUS_CODES[status] ?? 'Error'
-  socket.end(
-    rawResponse(status, reason, [
-      'content-type',
-      'application/json',
-      'content-length',
-      String(Buffer.byteLength(text)),
-      'connection',
-      'close',
-    ]) + text,
-  )
+  socket.end(replyBytes(status, body))
 }
 
 export interface UpgradeHandler {

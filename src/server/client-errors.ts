@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { localAnswerBytes } from '../proxy/errors.js'
+import { replyBytes } from '../core/reply.js'
 import type { LogLine } from '../telemetry/failure-log.js'
 import type { Logger } from '../telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from '../telemetry/metrics.js'
@@ -98,6 +98,6 @@ export function answerAfterEarlierRequests(
       return
     }
     // Close for real once the answer is flushed: the server's sockets are half-open by default.
-    socket.end(localAnswerBytes(status, body, extra), () => socket.destroy())
+    socket.end(replyBytes(status, body, extra), () => socket.destroy())
   })
 }

@@ -4,7 +4,7 @@
 // Envoy's overload answer) and is closed; connections are accepted again as soon as others close.
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
-import { localAnswerBytes } from '../proxy/errors.js'
+import { replyBytes } from '../core/reply.js'
 
 /** Bytes a refused client may send before its answer is flushed; the rest is not read. */
 const REFUSED_LINGER_MS = 1000
@@ -54,7 +54,7 @@ function refuse(socket: Socket): void {
   socket.on('error', () => {})
   // Whatever the client sends is discarded; the answer does not depend on it.
   socket.resume()
-  socket.end(localAnswerBytes(503, { error: 'overloaded' }, ['retry-after', '1']))
+  socket.end(replyBytes(503, { error: 'overloaded' }, ['retry-after', '1']))
   const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS)
   timer.unref()
   socket.once('close', () => clearTimeout(timer))

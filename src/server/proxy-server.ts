@@ -1,10 +1,12 @@
 // The proxy listener's node:http server: its options from `limits`, the request handler behind a
 // last-resort guard, and the connection-level parts (connection limit, custom methods, client
 // errors, CONNECT, upgrades). New listeners (TLS, HTTP/2) plug into the same handlers.
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Config } from '../config/schema.js'
 import type { Observer } from '../core/pipeline.js'
+import { reply } from '../core/reply.js'
 import type { RefusalKind } from '../proxy/admit.js'
 import { createRequestHandler } from '../proxy/handle.js'
 import { createUpgradeHandler, type UpgradeHandler } from '../proxy/upgrade.js'
@@ -129,8 +131,8 @@ function guardRequests(
         'internal error',
       )
       if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' })
-        res.end('{"error":"internal_error"}')
+        res.shouldKeepAlive = false
+        reply(res, 500, { error: 'internal_error' }, ['connection', 'close'])
       } else {
         res.destroy()
       }

@@ -2,16 +2,17 @@
 // never process.env directly), resolved and validated at start-up whether tracing is on or off, so
 // a bad value is a start-up error naming the variable. Imports nothing from OpenTelemetry: the SDK
 // is only loaded (sdk.ts, observer.ts) when these settings turn tracing on.
+
 import type { Config } from '../../config/schema.js'
+import { TurnoutError } from '../../core/errors.js'
 
 /** An OTEL_* value Turnout cannot read: a startup error naming the variable. */
-export class TelemetryConfigError extends Error {
-  readonly code = 'TURNOUT_ERR_TELEMETRY_CONFIG'
+export class TelemetryConfigError extends TurnoutError {
   constructor(
     readonly variable: string,
     message: string,
   ) {
-    super(`${variable}: ${message}`)
+    super('TURNOUT_ERR_TELEMETRY_CONFIG', `${variable}: ${message}`)
     this.name = 'TelemetryConfigError'
   }
 }
