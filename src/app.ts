@@ -24,6 +24,7 @@ import { rateLimitedWarn } from './telemetry/failure-log.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
+import { HealthRegistry } from './upstream/health.js'
 import { Pools } from './upstream/pools.js'
 
 export interface TurnoutOptions {
@@ -117,6 +118,8 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   assertAdminToken(config, opts.configFile ?? '<config>')
 
   const pools = new Pools()
+  // Endpoint health (ejections, active checks, in flight) outlives every table, like the pools.
+  const health = new HealthRegistry()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
   const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
   const mirror = new Mirror({
@@ -127,6 +130,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const compileTable = (c: Config, previous?: RouteTable): RouteTable =>
     compile(c, {
       pools,
+      health,
       // A reload keeps a weight changed at runtime unless the config changed that route's weight.
       weightFor: previous
         ? (r: RouteConfig) => {

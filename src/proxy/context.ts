@@ -15,6 +15,12 @@ export class RequestContext {
   variant: Variant = 'primary'
   reason: Reason = 'weight'
   endpoint: Endpoint | null = null
+  /** Upstream tries so far (1 unless retried). */
+  attempts = 1
+  /** The endpoints tried, in order (host:port), once the request was retried; null otherwise. */
+  tried: string[] | null = null
+  /** The canary had no usable endpoint and this canary-bound request went to the primary. */
+  failover = false
   /** Status sent to the client (0 until the head is written). */
   status = 0
   /** Response body bytes sent to the client. */

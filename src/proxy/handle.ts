@@ -13,8 +13,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { TableHolder } from '../routing/holder.js'
-import { balancerFor, type CompiledRoute } from '../routing/table.js'
+import type { CompiledRoute } from '../routing/table.js'
 import { admit, type Refusal, type RefusalKind } from './admit.js'
+import { type Choice, chooseEndpoint } from './choose-endpoint.js'
 import { type Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, sendLocal } from './errors.js'
 import { Exchange } from './exchange.js'
@@ -51,11 +52,13 @@ export function createRequestHandler(
       return sendLocal(res, 404, noRouteBody(view))
     }
     const setCookie = decideVariant(route, view, ctx)
+    // Before the exchange starts: a failover changes the variant the request is counted under.
+    const choice = chooseEndpoint(route, ctx)
     const exchange = new Exchange(ctx, res, opts.observer, setCookie)
     const tooLarge = declaredBodyTooLarge(req, opts.maxBodySize)
     if (tooLarge !== null) return exchange.answer(413, tooLarge, ['connection', 'close'])
     const fault = route.faults?.decide(ctx, view) ?? null
-    if (fault === null) return forward(opts, exchange, view, route)
+    if (fault === null) return forward(opts, exchange, view, route, choice)
     if (fault.kind === 'abort') {
       ctx.fault = 'abort'
       const body = { error: 'fault_injected', route: route.name, variant: ctx.variant }
@@ -63,7 +66,7 @@ export function createRequestHandler(
     }
     ctx.fault = 'delay'
     exchange.addResponseHeaders('x-turnout-fault', 'delay')
-    exchange.delay(fault.ms, () => forward(opts, exchange, view, route))
+    exchange.delay(fault.ms, () => forward(opts, exchange, view, route, choice))
   }
 }
 
@@ -90,16 +93,29 @@ function requestBody(req: IncomingMessage, maxBody: number | null): Readable | n
   return length !== undefined && length !== '0' ? req : null
 }
 
-/** Phases 5 and 6: start the mirror for primary-served requests, then forward to the variant. */
+/**
+ * Phases 5 and 6: the variant's circuit breaker (maxInFlight: 503 at once), the mirror for
+ * primary-served requests, then forward to the variant.
+ */
 function forward(
   opts: HandlerOptions,
   exchange: Exchange,
   view: NodeRequestView,
   route: CompiledRoute,
+  choice: Choice,
 ): void {
   const ctx = exchange.ctx
   if (ctx.aborted) return
-  const mirror = ctx.variant === 'primary' ? route.mirror : null
+  const { balancer, endpoint } = choice
+  const group = balancer.health
+  if (group.maxInFlight !== null && group.inFlight >= group.maxInFlight) {
+    group.overloads++
+    exchange.answer(503, { error: 'overloaded', route: route.name, variant: ctx.variant })
+    return
+  }
+  group.inFlight++
+  exchange.release = () => group.inFlight--
+  const mirror = ctx.variant === 'primary' && !ctx.failover ? route.mirror : null
   const tap = mirror !== null ? mirror.start(ctx, view) : null
   let body = requestBody(ctx.req, opts.maxBodySize)
   if (body !== null) {
@@ -107,11 +123,10 @@ function forward(
     keepConnectionAfterUpload(ctx.req, body)
     exchange.watchUpload(opts.bodyIdleTimeout, () => opts.refused('request_timeout', ctx.req, 'body idle'))
   }
-  const balancer = balancerFor(route, ctx.variant)
   exchange.forwarder = new ForwardHandler({
     ctx,
     res: exchange.res,
-    endpoint: balancer.pick(),
+    endpoint,
     target: view.target,
     method: view.method,
     headers: upstreamHeadersFor(view, ctx, opts.trustForwarded),
@@ -121,6 +136,8 @@ function forward(
     observer: opts.observer,
     draining: opts.draining,
     retryEndpoint: (failed) => balancer.other(failed),
+    retry: route.retry,
+    group,
     refused: (kind, detail) => opts.refused(kind, ctx.req, detail),
   })
   exchange.forwarder.start()

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TableHolder } from '../routing/holder.js'
-import { balancerFor } from '../routing/table.js'
+import { chooseEndpoint } from './choose-endpoint.js'
 import { type Observer, RequestContext } from './context.js'
 import { classifyUpstreamError, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
@@ -61,6 +61,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       return
     }
     decideVariant(route, view, ctx)
+    const { endpoint } = chooseEndpoint(route, ctx)
     opts.observer.requestStart(ctx)
     let ended = false
     const end = () => {
@@ -73,7 +74,6 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       end()
     })
 
-    const endpoint = balancerFor(route, ctx.variant).pick()
     ctx.endpoint = endpoint
     const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
     const variantHeader = route.exposeVariant ? ctx.variant : null

@@ -3,6 +3,7 @@
 // place; everything else changes by swapping the whole table).
 import type { Config, RouteConfig, Variant } from '../config/schema.js'
 import type { FaultPhase, MirrorPhase } from '../proxy/phases.js'
+import type { RetryPolicy } from '../proxy/retry.js'
 import type { Balancer } from '../upstream/endpoint.js'
 import type { SplitPolicy } from './decide.js'
 import { type RouteMatch, routeMatches } from './match-route.js'
@@ -27,6 +28,10 @@ export interface CompiledRoute {
   readonly assignCookie: StickyCookie | null
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
   readonly exposeVariant: boolean
+  /** retry: compiled (the default policy when the route has none). */
+  readonly retry: RetryPolicy
+  /** Canary-bound weighted and sticky requests go to the primary while the canary has no usable endpoint. */
+  readonly failover: boolean
   /** Optional phases, null when the route does not use them. */
   readonly faults: FaultPhase | null
   readonly mirror: MirrorPhase | null
