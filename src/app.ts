@@ -25,6 +25,7 @@ import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { ClientErrorKind, Metrics } from './telemetry/metrics.js'
 import { HealthRegistry } from './upstream/health.js'
+import { HealthChecker } from './upstream/health-check.js'
 import { Pools } from './upstream/pools.js'
 
 export interface TurnoutOptions {
@@ -121,7 +122,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   // Endpoint health (ejections, active checks, in flight) outlives every table, like the pools.
   const health = new HealthRegistry()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
-  const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
+  const telemetry = createTelemetry(config, logger, { table: () => holder.current, env: opts.env, health })
   const mirror = new Mirror({
     recorder: telemetry.mirrorRecorder,
     trustForwarded: config.trustForwardedHeaders,
@@ -141,6 +142,20 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
+  const checker = new HealthChecker({
+    changed: (h, down) =>
+      down
+        ? logger.warn(
+            { route: h.route, variant: h.variant, endpoint: h.url },
+            'endpoint down: health checks failing',
+          )
+        : logger.info(
+            { route: h.route, variant: h.variant, endpoint: h.url },
+            'endpoint up again: health checks passing',
+          ),
+  })
+  checker.sync(holder.current.routes)
+  holder.onSwap((next) => checker.sync(next.routes))
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
   const metrics: Metrics = telemetry.metrics
   const rollouts = new RolloutManager({ holder, logger, metrics })
@@ -266,6 +281,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
         ? { address: '', family: '', port: 0 }
         : await listen(admin.server, config.admin.listen, 'admin')
   } catch (err) {
+    checker.close()
     proxy.close()
     admin.server.close()
     await pools.destroy()
@@ -346,6 +362,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       closing ??= (async () => {
         draining = true
         watcher?.close()
+        checker.close()
         logger.info({ drainTimeout: config.shutdown.drainTimeout }, 'draining')
         const closed = once(proxy, 'close')
         proxy.close()

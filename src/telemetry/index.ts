@@ -10,10 +10,12 @@ import type { Config } from '../config/schema.js'
 import type { MirrorRecorder } from '../mirror/recorder.js'
 import { combineObservers, type Observer } from '../proxy/context.js'
 import type { CompiledRoute } from '../routing/table.js'
+import type { HealthRegistry } from '../upstream/health.js'
 import { accessLogObserver } from './access-log.js'
 import { rateLimitedWarn, upstreamErrorLog } from './failure-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
+import { registerResilienceMetrics } from './resilience-metrics.js'
 import { createTracing, resolveTracingSettings, type TracingHandle, type TracingSettings } from './tracing.js'
 
 export type { Metrics } from './metrics.js'
@@ -37,6 +39,8 @@ export interface TelemetryOptions {
   table?: () => { readonly routes: readonly CompiledRoute[] }
   /** Where OTEL_* come from (default process.env). */
   env?: Record<string, string | undefined>
+  /** Endpoint health and resilience counters (the turnout_endpoint_* and retry/failover families). */
+  health?: HealthRegistry
 }
 
 /** At most one line per minute for a recurring problem. */
@@ -60,6 +64,8 @@ export function createTelemetry(config: Config, logger: Logger, opts: TelemetryO
 
   const registry = config.metrics.enabled ? new TurnoutMetrics({ table }) : null
   const metrics: Metrics = registry ?? noopMetrics
+  if (registry !== null && opts.health !== undefined)
+    registerResilienceMetrics(registry.registry, opts.health)
 
   let tracing: TracingHandle | null = null
   if (settings.enabled) {
