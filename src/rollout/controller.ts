@@ -14,7 +14,7 @@ import type { TableHolder } from '../routing/holder.js'
 import type { RouteTable } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
 import { type Metrics, noopMetrics } from '../telemetry/metrics.js'
-import { type CheckOutcome, judge, overall } from './analysis.js'
+import { type CheckOutcome, healthOutcome, judge, overall } from './analysis.js'
 import { queryPrometheus } from './prometheus.js'
 import { type Gate, type Phase, type RolloutState, readStateFile, StateWriter } from './state-file.js'
 import { callWebhooks, describeResult, type WebhookPayload, type WebhookResult } from './webhooks.js'
@@ -87,6 +87,8 @@ export class RouteRollout {
   /** The weight this rollout holds on the route; null while idle (the config or the admin decides). */
   #held: number | null = null
   #timer: NodeJS.Timeout | null = null
+  /** The canary's no-usable-endpoint count when the current interval began. */
+  #noUsableMark = 0
   #gen = 0
   #closed = false
 
@@ -386,18 +388,13 @@ export class RouteRollout {
     const weight = this.#steps[this.#step]!
     const [hooks, prometheus] = await Promise.all([this.#call('rollout'), this.#queryPrometheus()])
     if (!live()) return
-    const outcomes = judge(
-      this.#cfg.analysis,
-      stats,
-      { minRequests: this.#cfg.minRequests, weight },
-      prometheus,
-    )
-    for (const o of outcomes) this.deps.metrics.analysisCheck(this.name, o.check, o.result)
-    this.#analysis = outcomes
+    const outcomes = this.#judge(stats, weight, prometheus)
     const badHook = hooks.find((r) => !r.ok)
-    // Too few canary requests is never a success, even for a rollout without checks.
+    // Too few canary requests is never a success, even for a rollout without checks; a canary with
+    // no usable endpoint fails whatever its traffic (failover moved that traffic away).
     const enough = stats.canary.requests >= this.#cfg.minRequests
-    const verdict = badHook ? 'fail' : enough ? overall(outcomes) : 'inconclusive'
+    const unhealthy = outcomes.some((o) => o.check === 'health' && o.result === 'fail')
+    const verdict = badHook || unhealthy ? 'fail' : enough ? overall(outcomes) : 'inconclusive'
     const at = `at ${weight}% (${stats.canary.requests} canary requests)`
     if (verdict === 'fail') {
       const failed = outcomes.filter((o) => o.result === 'fail').map(describeOutcome)
@@ -428,6 +425,29 @@ export class RouteRollout {
       }
     }
     this.#toStep(next, passed)
+  }
+
+  /** The interval's check outcomes: the health check first, then the configured analysis. */
+  #judge(stats: Interval, weight: number, prometheus: Map<number, number | null>): CheckOutcome[] {
+    const outcomes = judge(
+      this.#cfg.analysis,
+      stats,
+      { minRequests: this.#cfg.minRequests, weight },
+      prometheus,
+    )
+    const group = this.#canaryHealth()
+    if (group !== null) {
+      const health = healthOutcome(group.noUsable - this.#noUsableMark, group.hasUsable())
+      this.#noUsableMark = group.noUsable
+      if (health !== null) outcomes.unshift(health)
+    }
+    for (const o of outcomes) this.deps.metrics.analysisCheck(this.name, o.check, o.result)
+    this.#analysis = outcomes
+    return outcomes
+  }
+
+  #canaryHealth(): { noUsable: number; hasUsable(): boolean } | null {
+    return this.deps.holder.current.byName.get(this.name)?.canary?.health ?? null
   }
 
   #toStep(index: number, reason: string): void {
@@ -477,6 +497,7 @@ export class RouteRollout {
     if (cell) cell.canary = weight
     // A new weight starts a new interval: traffic at the old weight is not judged at the new one.
     this.deps.windows.rotate()
+    this.#noUsableMark = this.#canaryHealth()?.noUsable ?? 0
   }
 
   /** Records a state change: metrics, log, state file, event webhooks, listeners. */
@@ -581,6 +602,8 @@ export class RouteRollout {
 function describeOutcome(o: CheckOutcome): string {
   const fmt = (n: number | null) => (n === null ? '?' : String(Math.round(n * 1000) / 1000))
   const unit = o.check === 'latencyP99' ? 'ms' : o.check.startsWith('errorRate') ? '%' : ''
+  if (o.check === 'health')
+    return `health: the canary had no usable endpoint (all ejected or down; ${fmt(o.value)} requests found none)`
   if (o.check === 'latencyVsPrimary') return `${o.check} p=${fmt(o.value)} (fails below ${fmt(o.threshold)})`
   return `${o.check} ${fmt(o.value)}${unit} (max ${fmt(o.threshold)}${unit})`
 }
