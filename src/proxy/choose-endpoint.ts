@@ -35,3 +35,27 @@ export function chooseEndpoint(route: CompiledRoute, ctx: RequestContext): Choic
   balancer.health.panics++
   return { balancer, endpoint: balancer.pick() }
 }
+
+/**
+ * A canary-bound request whose try failed to connect, when the canary has no usable endpoint left
+ * (its endpoints were ejected while the request was on its way): the primary endpoint to re-send it
+ * to, with ctx switched to the primary (ctx.switchedFrom keeps the variant it started as). Nothing
+ * reached the canary, so this is the same failover a later request gets. null when it does not apply.
+ */
+export function failOverMidway(route: CompiledRoute, ctx: RequestContext): Endpoint | null {
+  const canary = route.canary
+  if (
+    canary === null ||
+    !shouldFailOver(ctx.variant, ctx.reason, route.failover) ||
+    canary.health.hasUsable()
+  )
+    return null
+  const endpoint = route.primary.pickUsable()
+  if (endpoint === null) return null
+  canary.health.noUsable++
+  canary.health.failovers++
+  ctx.switchedFrom = ctx.variant
+  ctx.variant = 'primary'
+  ctx.failover = true
+  return endpoint
+}

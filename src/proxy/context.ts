@@ -21,6 +21,11 @@ export class RequestContext {
   tried: string[] | null = null
   /** The canary had no usable endpoint and this canary-bound request went to the primary. */
   failover = false
+  /**
+   * The variant the request started as (requestStart) when it failed over after its first try;
+   * null otherwise. Its in-flight count belongs to that variant.
+   */
+  switchedFrom: Variant | null = null
   /** Status sent to the client (0 until the head is written). */
   status = 0
   /** Response body bytes sent to the client. */

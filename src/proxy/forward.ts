@@ -42,6 +42,11 @@ export interface ForwardRequest {
   /** The route's retry policy and the variant's health (retry budget and counters). */
   retry: RetryPolicy
   group: VariantHealth
+  /**
+   * A canary-bound request's try failed to connect and the canary has no usable endpoint left: the
+   * primary endpoint and upstream headers to re-send it with (ctx then says primary), or null.
+   */
+  failover?: () => { endpoint: Endpoint; headers: string[] } | null
   /** undici refused to send the request because of what the client sent (counted as a client error). */
   refused: (kind: 'bad_request', detail: string) => void
 }
@@ -65,8 +70,11 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** Tries that do not count toward retry.attempts (a re-send after a connect failure to an ejected endpoint). */
   #extra = 0
 
+  #headers: string[]
+
   constructor(readonly r: ForwardRequest) {
     this.#endpoint = r.endpoint
+    this.#headers = r.headers
   }
 
   start(): void {
@@ -82,7 +90,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
       {
         path: this.r.target === '*' ? ASTERISK_PATH : this.#endpoint.basePath + this.r.target,
         method: this.r.method as Dispatcher.HttpMethod,
-        headers: this.r.headers,
+        headers: this.#headers,
         body: this.r.body,
         headersTimeout: perTry !== null ? Math.min(perTry, route.timeouts.response) : route.timeouts.response,
         bodyTimeout: route.timeouts.idle,
@@ -233,21 +241,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   /** A failed try before any answer: retried when the policy allows, or re-sent when ejected. */
   #errorRetry(kind: UpstreamErrorKind): boolean {
     const r = this.r
-    if (kind === 'connect' && this.#extra === 0 && !this.#endpoint.health.usable()) {
-      // Nothing reached the endpoint, which is ejected by now (this failure, or one alongside it,
-      // tipped it over): the ejection covers this request too, so it goes to a usable endpoint.
-      const next = r.retryEndpoint(this.#endpoint)
-      if (
-        next !== this.#endpoint &&
-        next.health.usable() &&
-        replayable(r.method, r.body === null ? 'none' : 'streamed')
-      ) {
-        this.#extra++
-        this.#plan('ejected', false)
-        this.#next(false)
-        return true
-      }
-    }
+    if (kind === 'connect' && this.#reroute()) return true
     if (!this.#mayRetry()) return false
     const reason = retryReasonForError(r.retry, kind)
     if (reason === null) return false
@@ -255,6 +249,28 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (kind !== 'connect' && !this.#withinBudget()) return false
     this.#plan(reason, kind !== 'connect')
     this.#next()
+    return true
+  }
+
+  /**
+   * Nothing reached the endpoint, which is ejected by now (this failure, or one alongside it, tipped
+   * it over): the ejection covers this request too, so it goes to a usable endpoint of its variant,
+   * or fails over to the primary when the canary has none left. At most once per endpoint.
+   */
+  #reroute(): boolean {
+    const r = this.r
+    if (this.#endpoint.health.usable() || this.#extra > r.group.members.length) return false
+    if (!replayable(r.method, r.body === null ? 'none' : 'streamed')) return false
+    let next: Endpoint | null = r.retryEndpoint(this.#endpoint)
+    if (next === this.#endpoint || !next.health.usable()) {
+      const f = r.failover?.() ?? null
+      next = f?.endpoint ?? null
+      if (f !== null) this.#headers = f.headers
+    }
+    if (next === null) return false
+    this.#extra++
+    this.#plan('ejected', false)
+    this.#next(false, next)
     return true
   }
 
@@ -279,12 +295,12 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   /** Starts the next try on another endpoint, after the backoff unless `backoff` is false. */
-  #next(backoff = true): void {
+  #next(backoff = true, to?: Endpoint): void {
     this.#discarding = false
     this.#finished = false
     this.#abort = null
     this.#attempt++
-    this.#endpoint = this.r.retryEndpoint(this.#endpoint)
+    this.#endpoint = to ?? this.r.retryEndpoint(this.#endpoint)
     const wait = backoff ? backoffMs(this.r.retry.backoff, this.#attempt - this.#extra - 1) : 0
     if (wait === 0) {
       this.start()

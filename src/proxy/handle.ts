@@ -15,7 +15,7 @@ import { Transform, type TransformCallback } from 'node:stream'
 import type { TableHolder } from '../routing/holder.js'
 import type { CompiledRoute } from '../routing/table.js'
 import { admit, type Refusal, type RefusalKind } from './admit.js'
-import { type Choice, chooseEndpoint } from './choose-endpoint.js'
+import { type Choice, chooseEndpoint, failOverMidway } from './choose-endpoint.js'
 import { type Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, sendLocal } from './errors.js'
 import { Exchange } from './exchange.js'
@@ -138,6 +138,12 @@ function forward(
     retryEndpoint: (failed) => balancer.other(failed),
     retry: route.retry,
     group,
+    failover: () => {
+      const to = failOverMidway(route, ctx)
+      return to === null
+        ? null
+        : { endpoint: to, headers: upstreamHeadersFor(view, ctx, opts.trustForwarded) }
+    },
     refused: (kind, detail) => opts.refused(kind, ctx.req, detail),
   })
   exchange.forwarder.start()
