@@ -3,6 +3,7 @@
 // 100%-failing variant, and the circuit breaker. Count-based: no timing assertions.
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
+import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { count, metric, sendMany } from './helpers/burst.js'
@@ -137,7 +138,6 @@ t.test('a blackholed endpoint: per-try timeouts, ejection, bounded client errors
 
 t.test('the retry budget holds under a 100%-failing variant', async (t) => {
   let maxRetrying = 0
-  // biome-ignore lint/style/useConst: assigned once the proxy runs
   let group: { retriesInFlight: number } | undefined
   const failing = (name: string) =>
     startUpstream(name, (_req, res) => {
@@ -212,3 +212,46 @@ t.test('circuit breaker: past maxInFlight a 503 at once; other routes are still 
   t.equal(res.statusCode, 200, 'in-flight slots are given back')
   await res.body.dump()
 })
+
+t.test(
+  'a small request body is buffered so a retry can send it again; a chunked one is not retried',
+  async (t) => {
+    const refusing = await startUpstream('refusing', (_req, res) => {
+      res.writeHead(503)
+      res.end('busy')
+    })
+    const echo = await startUpstream('echo', (_req, res, body) => res.end(`echo:${body.toString()}`))
+    t.teardown(() => Promise.all([refusing.close(), echo.close()]))
+    const turnout = await startProxy(t, {
+      routes: [
+        {
+          name: 'api',
+          primary: { endpoints: [refusing.url, echo.url], outlierDetection: { enabled: false } },
+          retry: { on: [503], backoff: '1ms', maxBodyBytes: '1KiB' },
+        },
+      ],
+    })
+    for (let i = 0; i < 4; i++) {
+      const res = await request(turnout.url, { method: 'POST', body: `order-${i}` })
+      t.equal(res.statusCode, 200, `POST ${i} answered`)
+      t.equal(await res.body.text(), `echo:order-${i}`, 'the whole body reached the endpoint that answered')
+    }
+    t.equal(refusing.seen.length, 2, 'half of them were tried on the refusing endpoint first')
+    t.same(
+      refusing.seen.map((s) => s.body.toString()),
+      ['order-0', 'order-2'],
+      'with the same body the retry sent',
+    )
+    t.equal(await metric(turnout.adminUrl, 'turnout_upstream_retries_total', { reason: '503' }), 2)
+    const statuses: number[] = []
+    for (let i = 0; i < 2; i++) {
+      const res = await request(turnout.url, {
+        method: 'POST',
+        body: Readable.from([Buffer.from('chunked')]),
+      })
+      statuses.push(res.statusCode)
+      await res.body.dump()
+    }
+    t.same(statuses.sort(), [200, 503], 'a streamed (chunked) body is never retried')
+  },
+)

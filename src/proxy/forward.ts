@@ -30,7 +30,8 @@ export interface ForwardRequest {
   target: string
   method: string
   headers: string[]
-  body: Readable | null
+  /** The request body: null without one, a Buffer when read in full for replays, else the stream. */
+  body: Readable | Buffer | null
   /** Extra response headers from Turnout (sticky Set-Cookie, fault marker), flat list, or null. */
   responseExtra: string[] | null
   tap: ResponseTap | null
@@ -226,7 +227,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     const r = this.r
     return (
       this.#attempt - this.#extra < r.retry.attempts &&
-      replayable(r.method, r.body === null ? 'none' : 'streamed') &&
+      replayable(r.method, bodyKind(r.body)) &&
       !r.ctx.aborted
     )
   }
@@ -260,7 +261,7 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
   #reroute(): boolean {
     const r = this.r
     if (this.#endpoint.health.usable() || this.#extra > r.group.members.length) return false
-    if (!replayable(r.method, r.body === null ? 'none' : 'streamed')) return false
+    if (!replayable(r.method, bodyKind(r.body))) return false
     let next: Endpoint | null = r.retryEndpoint(this.#endpoint)
     if (next === this.#endpoint || !next.health.usable()) {
       const f = r.failover?.() ?? null
@@ -325,4 +326,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     // A try that ends gives its budget back; a retry takes it again (a dropped 5xx body keeps it).
     if (!this.#discarding) this.#releaseBudget()
   }
+}
+
+function bodyKind(body: Readable | Buffer | null): 'none' | 'buffered' | 'streamed' {
+  return body === null ? 'none' : Buffer.isBuffer(body) ? 'buffered' : 'streamed'
 }

@@ -20,6 +20,8 @@ import { type Observer, RequestContext } from './context.js'
 import { BodyTooLargeError, sendLocal } from './errors.js'
 import { Exchange } from './exchange.js'
 import { ForwardHandler } from './forward.js'
+import type { ResponseTap } from './phases.js'
+import { bufferable, readAll } from './replay-body.js'
 import { NodeRequestView } from './request-view.js'
 import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
 import { keepConnectionAfterUpload } from './upload.js'
@@ -106,8 +108,7 @@ function forward(
 ): void {
   const ctx = exchange.ctx
   if (ctx.aborted) return
-  const { balancer, endpoint } = choice
-  const group = balancer.health
+  const group = choice.balancer.health
   if (group.maxInFlight !== null && group.inFlight >= group.maxInFlight) {
     group.overloads++
     exchange.answer(503, { error: 'overloaded', route: route.name, variant: ctx.variant })
@@ -123,6 +124,27 @@ function forward(
     keepConnectionAfterUpload(ctx.req, body)
     exchange.watchUpload(opts.bodyIdleTimeout, () => opts.refused('request_timeout', ctx.req, 'body idle'))
   }
+  if (body !== null && bufferable(ctx.req, route.retry.maxBodyBytes)) {
+    // A small body is read first, so a retry can send it again.
+    readAll(body, (bytes) => {
+      if (bytes !== null && !ctx.aborted) send(opts, exchange, view, route, choice, tap, bytes)
+    })
+    return
+  }
+  send(opts, exchange, view, route, choice, tap, body)
+}
+
+function send(
+  opts: HandlerOptions,
+  exchange: Exchange,
+  view: NodeRequestView,
+  route: CompiledRoute,
+  choice: Choice,
+  tap: ResponseTap | null,
+  body: Readable | Buffer | null,
+): void {
+  const ctx = exchange.ctx
+  const { balancer, endpoint } = choice
   exchange.forwarder = new ForwardHandler({
     ctx,
     res: exchange.res,
@@ -137,7 +159,7 @@ function forward(
     draining: opts.draining,
     retryEndpoint: (failed) => balancer.other(failed),
     retry: route.retry,
-    group,
+    group: balancer.health,
     failover: () => {
       const to = failOverMidway(route, ctx)
       return to === null
