@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { count, metric, sendMany } from './helpers/burst.js'
 import { until } from './helpers/load.js'
 import { startProxy } from './helpers/turnout.js'
-import { startUpstream } from './helpers/upstream.js'
+import { deadUrl, startUpstream } from './helpers/upstream.js'
 
 interface View {
   endpoints: { primary: Array<{ url: string; down: boolean | null; usable: boolean }> }
@@ -154,5 +154,54 @@ t.test('canary crash mid-rollout: failover, at most consecutiveFailures per endp
     ((await metric(turnout.adminUrl, 'turnout_analysis_checks_total', { check: 'health', result: 'fail' })) ??
       0) >= 2,
     'the health check failed failureLimit times',
+  )
+})
+
+t.test('ejections survive table swaps; mirrors never count toward outlier state', async (t) => {
+  const good = await startUpstream('good')
+  t.teardown(good.close)
+  const dead = `http://127.0.0.1:${await import('./helpers/upstream.js').then((m) => m.freePort())}`
+  const deadCanary = `http://127.0.0.1:${await import('./helpers/upstream.js').then((m) => m.freePort())}`
+  const turnout = await startProxy(t, {
+    routes: [
+      {
+        name: 'api',
+        primary: { endpoints: [good.url, dead] },
+        canary: { endpoints: [deadCanary] },
+        mirror: {},
+      },
+    ],
+  })
+  const first = await sendMany(turnout.url, 100, 5)
+  t.ok(count(first, (x) => x.status !== 200) <= 5)
+  t.equal(await metric(turnout.adminUrl, 'turnout_endpoint_ejected', { endpoint: dead }), 1)
+  t.equal(
+    await metric(turnout.adminUrl, 'turnout_endpoint_ejections_total', { endpoint: deadCanary }),
+    0,
+    'a hundred mirrors to a dead canary ejected nothing',
+  )
+  t.ok(
+    await until(
+      async () => ((await metric(turnout.adminUrl, 'turnout_mirror_dropped_total', {})) ?? 0) >= 50,
+    ),
+  )
+
+  const before = turnout.holder.current
+  turnout.apply({ ...turnout.config, routes: [{ ...turnout.config.routes[0]!, exposeVariant: false }] })
+  t.not(turnout.holder.current, before, 'a new table')
+  const v = (await (await fetch(`${turnout.adminUrl}/api/routes/api`)).json()) as {
+    endpoints: { primary: Array<{ usable: boolean; ejections: number }>; canary: Array<{ usable: boolean }> }
+  }
+  t.match(
+    v.endpoints.primary,
+    [{ usable: true }, { usable: false, ejections: 1 }],
+    'still ejected after the swap',
+  )
+  t.match(v.endpoints.canary, [{ usable: true }])
+  const after = await sendMany(turnout.url, 100, 5)
+  t.equal(
+    count(after, (x) => x.status !== 200),
+    0,
+    'nothing to learn again',
   )
 })
