@@ -160,8 +160,8 @@ t.test('canary crash mid-rollout: failover, at most consecutiveFailures per endp
 t.test('ejections survive table swaps; mirrors never count toward outlier state', async (t) => {
   const good = await startUpstream('good')
   t.teardown(good.close)
-  const dead = `http://127.0.0.1:${await import('./helpers/upstream.js').then((m) => m.freePort())}`
-  const deadCanary = `http://127.0.0.1:${await import('./helpers/upstream.js').then((m) => m.freePort())}`
+  const dead = await deadUrl()
+  const deadCanary = await deadUrl()
   const turnout = await startProxy(t, {
     routes: [
       {
