@@ -173,6 +173,8 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#done()
     const { ctx, observer } = this.r
     if (ctx.aborted || this.#cancelled) {
+      this.#discarding = false
+      this.#releaseBudget()
       this.r.tap?.abort()
       return
     }
