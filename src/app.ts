@@ -112,6 +112,20 @@ function guardRequests(
   }
 }
 
+/** Active health checks for the live table, following every swap; transitions are logged. */
+function startHealthChecks(holder: TableHolder, logger: Logger): HealthChecker {
+  const checker = new HealthChecker({
+    changed: (h, down) => {
+      const where = { route: h.route, variant: h.variant, endpoint: h.url }
+      if (down) logger.warn(where, 'endpoint down: health checks failing')
+      else logger.info(where, 'endpoint up again: health checks passing')
+    },
+  })
+  checker.sync(holder.current.routes)
+  holder.onSwap((next) => checker.sync(next.routes))
+  return checker
+}
+
 export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const prepare = opts.prepare ?? ((c: Config) => c)
   let config = prepare(opts.config)
@@ -142,20 +156,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
-  const checker = new HealthChecker({
-    changed: (h, down) =>
-      down
-        ? logger.warn(
-            { route: h.route, variant: h.variant, endpoint: h.url },
-            'endpoint down: health checks failing',
-          )
-        : logger.info(
-            { route: h.route, variant: h.variant, endpoint: h.url },
-            'endpoint up again: health checks passing',
-          ),
-  })
-  checker.sync(holder.current.routes)
-  holder.onSwap((next) => checker.sync(next.routes))
+  const checker = startHealthChecks(holder, logger)
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
   const metrics: Metrics = telemetry.metrics
   const rollouts = new RolloutManager({ holder, logger, metrics })

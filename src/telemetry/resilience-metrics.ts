@@ -2,7 +2,7 @@
 // read from the HealthRegistry at scrape time: the request path only bumps plain counters there.
 // Registered on TurnoutMetrics' registry by telemetry/index.ts.
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { HealthRegistry } from '../upstream/health.js'
+import type { EndpointHealth, HealthRegistry, VariantHealth } from '../upstream/health.js'
 
 type Labels = Record<string, string>
 
@@ -46,41 +46,52 @@ function gauge(
 }
 
 export function registerResilienceMetrics(registry: Registry, health: HealthRegistry): void {
-  const endpoints = function* (
-    checkedOnly: boolean,
-    value: (e: import('../upstream/health.js').EndpointHealth) => number,
-  ) {
-    for (const e of health.endpoints.values()) {
-      if (checkedOnly && !e.checked) continue
-      yield [{ route: e.route, variant: e.variant, endpoint: e.url }, value(e)] as [Labels, number]
-    }
+  registerEndpointFamilies(registry, health)
+  registerVariantFamilies(registry, health)
+}
+
+function* endpointSamples(
+  health: HealthRegistry,
+  checkedOnly: boolean,
+  value: (e: EndpointHealth) => number,
+): Generator<[Labels, number]> {
+  for (const e of health.endpoints.values()) {
+    if (checkedOnly && !e.checked) continue
+    yield [{ route: e.route, variant: e.variant, endpoint: e.url }, value(e)]
   }
-  const variants = function* (value: (v: import('../upstream/health.js').VariantHealth) => number) {
-    for (const v of health.variants.values())
-      yield [{ route: v.route, variant: v.variant }, value(v)] as [Labels, number]
-  }
+}
+
+function* variantSamples(
+  health: HealthRegistry,
+  value: (v: VariantHealth) => number,
+): Generator<[Labels, number]> {
+  for (const v of health.variants.values()) yield [{ route: v.route, variant: v.variant }, value(v)]
+}
+
+const EP = ['route', 'variant', 'endpoint']
+const RV = ['route', 'variant']
+
+function registerEndpointFamilies(registry: Registry, health: HealthRegistry): void {
   gauge(
     registry,
     'turnout_endpoint_up',
     '1 while active health checks pass (or before the first result), 0 once they mark the endpoint down. Only endpoints with healthCheck.',
     'min',
-    () => endpoints(true, (e) => (e.down ? 0 : 1)),
+    () => endpointSamples(health, true, (e) => (e.down ? 0 : 1)),
   )
   gauge(
     registry,
     'turnout_endpoint_ejected',
     '1 while outlier detection keeps the endpoint out of traffic, else 0.',
     'max',
-    () => endpoints(false, (e) => (e.ejectedUntil > Date.now() ? 1 : 0)),
+    () => endpointSamples(health, false, (e) => (e.ejectedUntil > Date.now() ? 1 : 0)),
   )
-  const EP = ['route', 'variant', 'endpoint']
-  const RV = ['route', 'variant']
   counter(
     registry,
     'turnout_endpoint_ejections_total',
     'Times outlier detection ejected the endpoint.',
     EP,
-    () => endpoints(false, (e) => e.ejections),
+    () => endpointSamples(health, false, (e) => e.ejections),
   )
   counter(
     registry,
@@ -88,12 +99,15 @@ export function registerResilienceMetrics(registry: Registry, health: HealthRegi
     'Active health checks by result: pass, fail (never counted as live requests).',
     [...EP, 'result'],
     function* () {
-      for (const [labels, n] of endpoints(true, (e) => e.checks.pass))
+      for (const [labels, n] of endpointSamples(health, true, (e) => e.checks.pass))
         yield [{ ...labels, result: 'pass' }, n]
-      for (const [labels, n] of endpoints(true, (e) => e.checks.fail))
+      for (const [labels, n] of endpointSamples(health, true, (e) => e.checks.fail))
         yield [{ ...labels, result: 'fail' }, n]
     },
   )
+}
+
+function registerVariantFamilies(registry: Registry, health: HealthRegistry): void {
   counter(
     registry,
     'turnout_upstream_retries_total',
@@ -109,7 +123,7 @@ export function registerResilienceMetrics(registry: Registry, health: HealthRegi
     'turnout_retry_budget_exhausted_total',
     'Retries not made because the retry budget was spent.',
     RV,
-    () => variants((v) => v.budgetExhausted),
+    () => variantSamples(health, (v) => v.budgetExhausted),
   )
   counter(
     registry,
@@ -126,13 +140,13 @@ export function registerResilienceMetrics(registry: Registry, health: HealthRegi
     'turnout_panic_total',
     'Requests sent to a variant whose endpoints were all ejected or down (panic mode: all its endpoints are used).',
     RV,
-    () => variants((v) => v.panics),
+    () => variantSamples(health, (v) => v.panics),
   )
   counter(
     registry,
     'turnout_overload_rejections_total',
     'Requests answered 503 at once because the variant had maxInFlight requests in flight (circuit breaker).',
     RV,
-    () => variants((v) => v.overloads),
+    () => variantSamples(health, (v) => v.overloads),
   )
 }
