@@ -149,7 +149,10 @@ t.test('canary crash mid-rollout: failover, at most consecutiveFailures per endp
   t.ok(await until(async () => (await view(turnout.adminUrl, 'shop')).rollout.phase === 'aborted', 20_000))
   const rollout = (await view(turnout.adminUrl, 'shop')).rollout
   t.match(rollout.reason, /health: the canary had no usable endpoint/)
-  t.match(rollout.analysis[0], { check: 'health', result: 'fail' })
+  t.match(
+    rollout.analysis.find((o) => o.check === 'health'),
+    { check: 'health', result: 'fail' },
+  )
   t.ok(
     ((await metric(turnout.adminUrl, 'turnout_analysis_checks_total', { check: 'health', result: 'fail' })) ??
       0) >= 2,

@@ -427,7 +427,7 @@ export class RouteRollout {
     this.#toStep(next, passed)
   }
 
-  /** The interval's check outcomes: the health check first, then the configured analysis. */
+  /** The interval's check outcomes: the configured analysis, then the health check when it fails. */
   #judge(stats: Interval, weight: number, prometheus: Map<number, number | null>): CheckOutcome[] {
     const outcomes = judge(
       this.#cfg.analysis,
@@ -439,7 +439,7 @@ export class RouteRollout {
     if (group !== null) {
       const health = healthOutcome(group.noUsable - this.#noUsableMark, group.hasUsable())
       this.#noUsableMark = group.noUsable
-      if (health !== null) outcomes.unshift(health)
+      if (health !== null) outcomes.push(health)
     }
     for (const o of outcomes) this.deps.metrics.analysisCheck(this.name, o.check, o.result)
     this.#analysis = outcomes
