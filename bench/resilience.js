@@ -3,7 +3,8 @@
 //   blackhole  two endpoints, one accepts connections and never answers; the same load through
 //              Turnout (outlier detection + retry with perTryTimeout), nginx (max_fails=1
 //              fail_timeout=10s, proxy_next_upstream error timeout, proxy_read_timeout) and HAProxy
-//              (check, retries 1, option redispatch, timeout server), each when installed.
+//              (httpchk checks, observe layer7 on-error mark-down, retries 1, option redispatch,
+//              timeout server), each when installed.
 //              Columns: requests, client errors (non-2xx + socket errors), rps, p99.
 //   healthy    no cost when healthy: Turnout with outlier detection on (the default) vs off on one
 //              healthy endpoint, interleaved rounds, throughput ratio (target >= 0.98x).
@@ -134,7 +135,9 @@ frontend fe
   default_backend be
 backend be
   balance roundrobin
-  default-server check inter 1s fall 3 rise 2
+  option httpchk GET /small
+  timeout check 500ms
+  default-server check inter 1s fall 2 rise 2 observe layer7 error-limit 1 on-error mark-down
   server good ${good.host}
   server hole ${hole.host}
 `,

@@ -117,7 +117,7 @@ t.test('a blackholed endpoint: per-try timeouts, ejection, bounded client errors
   })
   const answers = await sendMany(turnout.url, 200, 10)
   const errors = count(answers, (a) => a.status !== 200)
-  t.ok(errors <= 10, `client errors bounded by the connections (10), got ${errors}`)
+  t.ok(errors <= 5, `at most consecutiveFailures (5) client errors, got ${errors}`)
   t.equal(
     count(answers, (a) => a.status !== 200 && a.status !== 504),
     0,

@@ -171,7 +171,7 @@ const retry = z
     maxBodyBytes: size.prefault('64KiB'),
   })
   .describe(
-    'Retries (per route): attempts counts the first try. Only requests that can be replayed are retried (idempotent methods without a body, or a Content-Length body of at most maxBodyBytes, buffered), and only before any byte of the answer reached the client; a retry prefers another endpoint. Retries in flight stay within budget percent of the requests in flight of the variant (at least 3); a connect failure sent nothing and its retry does not count against the budget. backoff doubles per retry, with jitter. perTryTimeout bounds the wait for the answer head of each try.',
+    'Retries (per route): attempts counts the first try. Only requests that can be replayed are retried (idempotent methods without a body, or a Content-Length body of at most maxBodyBytes, buffered), and only before any byte of the answer reached the client; a retry prefers another endpoint. Retries in flight stay within budget percent of the requests in flight of the variant (at least 3); a connect failure sent nothing, and a retry away from an endpoint ejected meanwhile is down to that endpoint: neither counts against the budget. backoff doubles per retry, with jitter. perTryTimeout bounds the wait for the answer head of each try.',
   )
 
 /** `{ header: x, equals: v }`, `{ cookie: c, matches: re }`: the matcher overrides and faults share. */

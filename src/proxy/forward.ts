@@ -248,9 +248,11 @@ export class ForwardHandler implements Dispatcher.DispatchHandler {
     if (!this.#mayRetry()) return false
     const reason = retryReasonForError(r.retry, kind)
     if (reason === null) return false
-    // A connect failure sent nothing: its retry adds no load, so it does not spend the budget.
-    if (kind !== 'connect' && !this.#withinBudget()) return false
-    this.#plan(reason, kind !== 'connect')
+    // A connect failure sent nothing: its retry adds no load, so it does not spend the budget. Nor
+    // does a retry away from an endpoint ejected by now: the outlier failed, not the variant.
+    const free = kind === 'connect' || !this.#endpoint.health.usable()
+    if (!free && !this.#withinBudget()) return false
+    this.#plan(reason, !free)
     this.#next()
     return true
   }
