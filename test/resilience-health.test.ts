@@ -99,6 +99,29 @@ t.test('active health checks take a failing endpoint out and bring it back', asy
     120,
     'health checks are not live requests',
   )
+
+  // A reload that drops healthCheck stops the probes and their verdict.
+  healthy = false
+  t.ok(
+    await until(
+      async () => (await view(turnout.adminUrl, 'api')).endpoints.primary[0]!.down === true,
+      20_000,
+    ),
+  )
+  const r = turnout.config.routes[0]!
+  turnout.apply({ ...turnout.config, routes: [{ ...r, primary: { ...r.primary, healthCheck: undefined } }] })
+  t.equal((await view(turnout.adminUrl, 'api')).endpoints.primary[0]!.down, null, 'no longer checked')
+  t.equal(await metric(turnout.adminUrl, 'turnout_endpoint_up', { endpoint: aUrl }), null)
+  const checks = a.seen.filter((s) => !live(s)).length
+  const served = await sendMany(turnout.url, 20, 2)
+  t.equal(
+    count(served, (x) => x.status === 200),
+    20,
+  )
+  t.ok(
+    a.seen.filter(live).length > 0 && a.seen.filter((s) => !live(s)).length <= checks + 1,
+    'probes stopped',
+  )
 })
 
 t.test('canary crash mid-rollout: failover, at most consecutiveFailures per endpoint, abort', async (t) => {
