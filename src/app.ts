@@ -25,6 +25,8 @@ import { rateLimitedWarn } from './telemetry/failure-log.js'
 import { createTelemetry } from './telemetry/index.js'
 import { createLogger, flushLogger, type Logger } from './telemetry/logger.js'
 import type { Metrics } from './telemetry/metrics.js'
+import { HealthRegistry } from './upstream/health.js'
+import { HealthChecker } from './upstream/health-check.js'
 import { Pools } from './upstream/pools.js'
 import { warnUnresolved } from './upstream/resolve.js'
 
@@ -91,8 +93,24 @@ interface Core {
   readonly mirror: Mirror
   readonly holder: TableHolder
   readonly rollouts: RolloutManager
+  /** Active health checks for the live table (follows every swap). */
+  readonly checker: HealthChecker
   /** Swaps in an already validated config, keeping weights changed at runtime. */
   apply(next: Config): void
+}
+
+/** Active health checks for the live table, following every swap; transitions are logged. */
+function startHealthChecks(holder: TableHolder, logger: Logger): HealthChecker {
+  const checker = new HealthChecker({
+    changed: (h, down) => {
+      const where = { route: h.route, variant: h.variant, endpoint: h.url }
+      if (down) logger.warn(where, 'endpoint down: health checks failing')
+      else logger.info(where, 'endpoint up again: health checks passing')
+    },
+  })
+  checker.sync(holder.current.routes)
+  holder.onSwap((next) => checker.sync(next.routes))
+  return checker
 }
 
 async function createCore(opts: TurnoutOptions): Promise<Core> {
@@ -100,8 +118,14 @@ async function createCore(opts: TurnoutOptions): Promise<Core> {
   const config = prepare(opts.config)
   const logger = opts.logger ?? createLogger()
   const pools = new Pools()
+  // Endpoint health (ejections, active checks, in flight) outlives every table, like the pools.
+  const health = new HealthRegistry()
   // The weight gauge reads the live table at scrape time (holder is assigned below, before any scrape).
-  const telemetry = await createTelemetry(config, logger, { table: () => holder.current, env: opts.env })
+  const telemetry = await createTelemetry(config, logger, {
+    table: () => holder.current,
+    env: opts.env,
+    health,
+  })
   const mirror = new Mirror({
     recorder: telemetry.mirrorRecorder,
     trustForwarded: config.trustForwardedHeaders,
@@ -110,10 +134,12 @@ async function createCore(opts: TurnoutOptions): Promise<Core> {
   const compileTable = (c: Config, previous?: RouteTable): RouteTable =>
     compile(c, {
       pools,
+      health,
       weightFor: previous ? keepRuntimeWeights(previous) : undefined,
       phases: { faults: compileFaults, mirror: mirror.phase },
     })
   const holder = new TableHolder(compileTable(config))
+  const checker = startHealthChecks(holder, logger)
   if (opts.runtime) restoreWeights(holder.current, opts.runtime.weights)
   // Rollouts keep their own per-route state across table swaps and feed on every finished request.
   const rollouts = new RolloutManager({
@@ -131,6 +157,7 @@ async function createCore(opts: TurnoutOptions): Promise<Core> {
     mirror,
     holder,
     rollouts,
+    checker,
     apply(next) {
       holder.swap(compileTable(next, holder.current))
       core.config = next
@@ -217,6 +244,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
       assertAdminToken(config, opts.configFile ?? '<config>', adminAddress)
     }
   } catch (err) {
+    core.checker.close()
     proxy.server.close()
     admin.server.close()
     await core.pools.destroy()
@@ -232,6 +260,7 @@ export async function startTurnout(opts: TurnoutOptions): Promise<Turnout> {
   const close = async () => {
     draining = true
     watcher?.close()
+    core.checker.close()
     logger.info({ drainTimeout: core.config.shutdown.drainTimeout }, 'draining')
     await drain(proxy.server, core.config.shutdown.drainTimeout, proxy.upgrades.open)
     closeNow(admin.server)

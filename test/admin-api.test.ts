@@ -70,7 +70,7 @@ t.test('admin API and CLI', async (t) => {
     )
     const shop = await api('GET', '/api/routes/shop')
     t.same(shop.body, routes[0], 'the same ROUTE object')
-    t.same(Object.keys(shop.body), ['name', 'split', 'overrides', 'mirror', 'rollout'])
+    t.same(Object.keys(shop.body), ['name', 'split', 'overrides', 'mirror', 'rollout', 'endpoints'])
     t.match(shop.body, {
       name: 'shop',
       split: { canary: 5, sticky: { header: 'x-user' } },
@@ -92,6 +92,17 @@ t.test('admin API and CLI', async (t) => {
       overrides: [],
       mirror: null,
       rollout: null,
+      endpoints: {
+        primary: [(routes[1] as { endpoints: { primary: unknown[] } }).endpoints.primary[0]],
+        canary: null,
+      },
+    })
+    t.match((routes[1] as { endpoints: { primary: unknown[] } }).endpoints.primary[0], {
+      usable: true,
+      ejectedUntil: null,
+      ejections: 0,
+      down: null,
+      inFlight: 0,
     })
     t.match(await api('GET', '/api/routes/nope'), { status: 404, body: { field: 'name' } })
   })

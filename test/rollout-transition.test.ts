@@ -140,7 +140,13 @@ t.test('pre-rollout: a no is a counted failure, the limit aborts; all yes starts
 })
 
 t.test('interval: pass steps on, or asks the next gate, or succeeds at the last step', async (t) => {
-  const e = { kind: 'interval' as const, stats: interval(100, 1), hooks: [], prometheus: NO_PROMETHEUS }
+  const e = {
+    kind: 'interval' as const,
+    stats: interval(100, 1),
+    hooks: [],
+    prometheus: NO_PROMETHEUS,
+    health: null,
+  }
   const pass = transition(STATE, rules(), e)
   t.equal(pass.actions[0]!.kind, 'analysis')
   t.same(pass.actions[1], {
@@ -166,6 +172,7 @@ t.test('interval: fail counts, inconclusive holds, a failing rollout hook fails'
     stats: interval(100, 10),
     hooks: [],
     prometheus: NO_PROMETHEUS,
+    health: null,
   })
   t.equal(fail.state.failures, 1)
   t.match(
@@ -177,6 +184,7 @@ t.test('interval: fail counts, inconclusive holds, a failing rollout hook fails'
     stats: interval(10, 0),
     hooks: [],
     prometheus: NO_PROMETHEUS,
+    health: null,
   })
   t.same(few.state, STATE, 'nothing changes')
   t.same(few.actions[1], {
@@ -190,6 +198,7 @@ t.test('interval: fail counts, inconclusive holds, a failing rollout hook fails'
     stats: interval(10, 0),
     hooks: [hook('rollout', false)],
     prometheus: NO_PROMETHEUS,
+    health: null,
   })
   t.equal(noChecks.state.failures, 1)
   t.match(
@@ -231,3 +240,21 @@ t.test('which question an evaluation asks', async (t) => {
   t.equal(firstQuestion({ ...STATE, preRolloutDone: false }, rules(), null), 'pre-rollout')
   t.equal(nextQuestion({ ...STATE, phase: 'succeeded' }, stats), null)
 })
+
+t.test(
+  'interval: a canary with no usable endpoint fails the health check whatever its traffic',
+  async (t) => {
+    const health = { check: 'health', result: 'fail', value: 12, threshold: 0 } as const
+    const crashed = transition(STATE, rules(), {
+      kind: 'interval',
+      stats: interval(3, 0),
+      hooks: [],
+      prometheus: NO_PROMETHEUS,
+      health,
+    })
+    t.equal(crashed.state.failures, 1, 'counted against failureLimit although below minRequests')
+    const outcomes = (crashed.actions[0] as { outcomes: Array<{ check: string }> }).outcomes
+    t.same(outcomes.at(-1), health, 'recorded after the configured checks')
+    t.match((crashed.actions[1] as { reason: string }).reason, /health: the canary had no usable endpoint/)
+  },
+)

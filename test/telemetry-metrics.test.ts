@@ -264,7 +264,7 @@ t.test('injected faults are counted by kind under their variant', async (t) => {
 })
 
 t.test('nothing from the request becomes a label', async (t) => {
-  const { turnout } = await twoVariants(t)
+  const { turnout, primary, canary } = await twoVariants(t)
   await get(`${turnout.url}/secret-path-4711?token=hunter2`, { 'x-user': 'alice-0815', ...CANARY })
   await get(`${turnout.url}/other-path-4712`, { 'user-agent': 'agent-0816' })
   await get(`${turnout.url}/fail`, CANARY)
@@ -281,6 +281,8 @@ t.test('nothing from the request becomes a label', async (t) => {
   )) {
     for (const [k, v] of Object.entries(s.labels)) {
       if (k === 'code') t.match(v, /^\d{1,3}$/, `${s.name} code`)
+      else if (k === 'endpoint')
+        t.ok([primary.url, canary.url].includes(v), `${s.name} endpoint from the config`)
       else if (allowed[k]) t.ok(allowed[k].has(v), `${s.name} ${k}=${v}`)
       else
         t.ok(

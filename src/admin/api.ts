@@ -3,13 +3,17 @@
 //   GET  /api/routes/NAME                         ROUTE
 //   PUT  /api/routes/NAME/weight                  {"canary": 25} → ROUTE (pauses a running rollout)
 //   POST /api/routes/NAME/rollout/ACTION          start|pause|resume|promote|abort → ROUTE
-// ROUTE = {"name","split":{"canary","sticky"},"overrides","mirror","rollout"}; rollout is the
-// controller's status ({"phase","step","weight","failures","reason","analysis"}) or null.
+// ROUTE = {"name","split":{"canary","sticky"},"overrides","mirror","rollout","endpoints"}; rollout is
+// the controller's status ({"phase","step","weight","failures","reason","analysis"}) or null;
+// endpoints is {"primary":[ENDPOINT...],"canary":[ENDPOINT...]|null}, ENDPOINT =
+// {"url","usable","ejectedUntil","ejections","down","inFlight"} (ejectedUntil an ISO time or null;
+// down null without healthCheck, else whether active checks marked it down).
 
 import type { CompiledRoute } from '../core/pipeline.js'
 import { RolloutConflict, type RolloutManager, type RolloutStatus } from '../rollout/controller.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { Logger } from '../telemetry/logger.js'
+import type { Balancer } from '../upstream/endpoint.js'
 import { AdminError, type AdminServer, sendJson } from './server.js'
 import { findRoute, setCanaryWeight } from './weight.js'
 
@@ -19,6 +23,32 @@ export interface RouteView {
   overrides: unknown[]
   mirror: unknown
   rollout: RolloutStatus | null
+  endpoints: { primary: EndpointView[]; canary: EndpointView[] | null }
+}
+
+export interface EndpointView {
+  url: string
+  /** Gets traffic: not ejected and not down. */
+  usable: boolean
+  ejectedUntil: string | null
+  ejections: number
+  down: boolean | null
+  inFlight: number
+}
+
+function endpointViews(b: Balancer): EndpointView[] {
+  return b.endpoints.map((e) => {
+    const h = e.health
+    const usable = h.usable()
+    return {
+      url: e.url,
+      usable,
+      ejectedUntil: h.ejectedUntil > 0 ? new Date(h.ejectedUntil).toISOString() : null,
+      ejections: h.ejections,
+      down: h.checked ? h.down : null,
+      inFlight: h.inFlight,
+    }
+  })
 }
 
 export const ROLLOUT_ACTIONS = ['start', 'pause', 'resume', 'promote', 'abort'] as const
@@ -31,6 +61,10 @@ export function routeView(route: CompiledRoute, rollouts: RolloutManager): Route
     overrides: route.config.overrides,
     mirror: route.config.mirror ?? null,
     rollout: route.config.rollout ? rollouts.status(route.name) : null,
+    endpoints: {
+      primary: endpointViews(route.primary),
+      canary: route.canary !== null ? endpointViews(route.canary) : null,
+    },
   }
 }
 

@@ -3,6 +3,7 @@
 // published JSON Schema (`npm run schema` writes config/turnout.schema.json from it).
 // Units are parsed here: durations become milliseconds, sizes bytes, percentages numbers 0..100.
 import { z } from 'zod'
+import { parseStatusRanges } from '../upstream/status-ranges.js'
 import { parseDuration, parsePercent, parseSize } from './units.js'
 
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$'
@@ -70,11 +71,108 @@ const endpoint = z.string({ error: 'must be an http:// or https:// URL' }).refin
 
 const variantName = z.enum(['primary', 'canary'], { error: 'must be primary or canary' })
 
+/** A whole number >= 1 (thresholds and counts where 0 would mean "never" or "always"). */
+const atLeastOne = (error: string) => z.number({ error }).int({ error }).min(1, { error })
+
+const STATUS_ERROR = 'must be an HTTP status or a list of statuses and ranges, like 200-399 or "200,204"'
+const statusList = z
+  .union(
+    [
+      z.number({ error: STATUS_ERROR }),
+      z.string({ error: STATUS_ERROR }),
+      z.array(z.union([z.number(), z.string()])),
+    ],
+    {
+      error: STATUS_ERROR,
+    },
+  )
+  .transform((v, ctx) => {
+    const ranges = parseStatusRanges(v)
+    if (ranges === null) {
+      ctx.addIssue({ code: 'custom', message: STATUS_ERROR })
+      return z.NEVER
+    }
+    return ranges
+  })
+
+const healthCheck = z
+  .strictObject({
+    path: z
+      .string({ error: 'must be a path starting with /, like /healthz' })
+      .regex(/^\/[^\s]*$/, { error: 'must be a path starting with /, like /healthz' }),
+    interval: duration.prefault('5s'),
+    timeout: duration.prefault('1s'),
+    unhealthyThreshold: atLeastOne('must be a whole number of consecutive failed checks, at least 1').default(
+      3,
+    ),
+    healthyThreshold: atLeastOne('must be a whole number of consecutive passed checks, at least 1').default(
+      2,
+    ),
+    expectStatus: statusList.prefault('200-399'),
+  })
+  .describe(
+    'Active health checks (off when absent): GET path on every endpoint each interval, with user-agent turnout-health. unhealthyThreshold consecutive failures take an endpoint out, healthyThreshold consecutive passes bring it back; before the first result an endpoint counts as usable.',
+  )
+
+const outlierDetection = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    consecutiveFailures: atLeastOne('must be a whole number of consecutive failures, at least 1').default(5),
+    baseEjectionTime: duration.prefault('30s'),
+    maxEjectionPercent: z
+      .number({ error: 'must be a number from 0 to 100' })
+      .min(0, { error: 'must be a number from 0 to 100' })
+      .max(100, { error: 'must be a number from 0 to 100' })
+      .default(50),
+  })
+  .describe(
+    'Passive outlier detection from live traffic (on by default): consecutiveFailures 5xx answers or gateway errors in a row eject an endpoint for baseEjectionTime times the number of its ejections (at most 10x); it then returns on probation, where one failure ejects it again. At most maxEjectionPercent of the endpoints are ejected at once (one always can be).',
+  )
+
 const upstream = z.strictObject({
   endpoints: z.array(endpoint, { error: 'must be a list of URLs' }).min(1, {
     error: 'a variant needs at least one endpoint',
   }),
+  healthCheck: healthCheck.optional(),
+  outlierDetection: outlierDetection.prefault({}),
+  maxInFlight: atLeastOne('must be a whole number of requests, at least 1')
+    .optional()
+    .describe('Circuit breaker: requests to this variant beyond this many in flight get a 503 at once.'),
 })
+
+const RETRY_ON = ['connect-failure', 'reset', 'gateway-error', '5xx'] as const
+const RETRY_ON_ERROR = `must be ${RETRY_ON.join(', ')} or an HTTP status from 500 to 599`
+const retryOn = z.union(
+  [
+    z.enum(RETRY_ON, { error: RETRY_ON_ERROR }),
+    z
+      .number({ error: RETRY_ON_ERROR })
+      .int({ error: RETRY_ON_ERROR })
+      .min(500, { error: RETRY_ON_ERROR })
+      .max(599, {
+        error: RETRY_ON_ERROR,
+      }),
+  ],
+  { error: RETRY_ON_ERROR },
+)
+
+const retry = z
+  .strictObject({
+    attempts: atLeastOne(
+      'must be a whole number of tries, at least 1 (the first try counts; 1 = no retry)',
+    ).default(2),
+    on: z
+      .array(retryOn)
+      .min(1, { error: 'needs at least one condition' })
+      .default(['connect-failure', 'reset', 'gateway-error']),
+    perTryTimeout: duration.optional(),
+    budget: percent.default(20),
+    backoff: duration.prefault('25ms'),
+    maxBodyBytes: size.prefault('64KiB'),
+  })
+  .describe(
+    'Retries (per route): attempts counts the first try. Only requests that can be replayed are retried (idempotent methods without a body, or a Content-Length body of at most maxBodyBytes, buffered), and only before any byte of the answer reached the client; a retry prefers another endpoint. Retries in flight stay within budget percent of the requests in flight of the variant (at least 3); a connect failure sent nothing, and a retry away from an endpoint ejected meanwhile is down to that endpoint: neither counts against the budget. backoff doubles per retry, with jitter. perTryTimeout bounds the wait for the answer head of each try.',
+  )
 
 /** `{ header: x, equals: v }`, `{ cookie: c, matches: re }`: the matcher overrides and faults share. */
 export const matcher = z
@@ -338,6 +436,13 @@ const route = z
     mirror: mirror.optional(),
     faults: faults.optional(),
     rollout: rollout.optional(),
+    retry: retry.optional(),
+    failover: z
+      .boolean()
+      .default(true)
+      .describe(
+        'While the canary has no usable endpoint (all ejected or down), weighted and sticky canary requests go to the primary. Overrides never fail over.',
+      ),
   })
   .superRefine((r, ctx) => {
     if (r.canary) return
@@ -435,3 +540,8 @@ export type RolloutConfig = z.output<typeof rollout>
 export type AnalysisCheckConfig = z.output<typeof analysisCheck>
 export type WebhookType = (typeof WEBHOOK_TYPES)[number]
 export type Variant = 'primary' | 'canary'
+export type UpstreamConfig = z.output<typeof upstream>
+export type HealthCheckConfig = z.output<typeof healthCheck>
+export type OutlierConfig = z.output<typeof outlierDetection>
+export type RetryConfig = z.output<typeof retry>
+export type RetryOn = z.output<typeof retryOn>

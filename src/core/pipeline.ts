@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { RouteConfig, Variant } from '../config/schema.js'
+import type { RetryPolicy } from '../proxy/retry.js'
 import type { Reason, SplitPolicy } from '../routing/decide.js'
 import type { RouteMatch } from '../routing/match-route.js'
 import type { RequestView } from '../routing/request-view.js'
@@ -27,6 +28,17 @@ export class RequestContext {
   variant: Variant = 'primary'
   reason: Reason = 'weight'
   endpoint: Endpoint | null = null
+  /** Upstream tries so far (1 unless retried). */
+  attempts = 1
+  /** The endpoints tried, in order (host:port), once the request was retried; null otherwise. */
+  tried: string[] | null = null
+  /** The canary had no usable endpoint and this canary-bound request went to the primary. */
+  failover = false
+  /**
+   * The variant the request started as (requestStart) when it failed over after its first try;
+   * null otherwise. Its in-flight count belongs to that variant.
+   */
+  switchedFrom: Variant | null = null
   /** Status sent to the client (0 until the head is written). */
   status = 0
   /** Response body bytes sent to the client. */
@@ -142,6 +154,10 @@ export interface CompiledRoute {
   readonly assignCookie: StickyCookie | null
   readonly timeouts: { readonly connect: number; readonly response: number; readonly idle: number }
   readonly exposeVariant: boolean
+  /** retry: compiled (the default policy when the route has none). */
+  readonly retry: RetryPolicy
+  /** Canary-bound weighted and sticky requests go to the primary while the canary has no usable endpoint. */
+  readonly failover: boolean
   /** Optional phases, null when the route does not use them. */
   readonly faults: FaultPhase | null
   readonly mirror: MirrorPhase | null

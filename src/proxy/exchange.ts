@@ -8,6 +8,8 @@ import type { ForwardHandler } from './forward.js'
 
 export class Exchange {
   forwarder: ForwardHandler | null = null
+  /** Called once when the exchange ends (gives back the variant's in-flight slot). */
+  release: (() => void) | null = null
   /** Extra response headers from Turnout (sticky Set-Cookie, fault marker), flat list, or null. */
   responseHeaders: string[] | null
   #delay: NodeJS.Timeout | null = null
@@ -32,6 +34,7 @@ export class Exchange {
       this.forwarder?.cancel()
     }
     this.#stopIdleWatch()
+    this.release?.()
     this.observer.requestEnd(ctx)
   }
 

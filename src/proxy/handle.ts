@@ -12,15 +12,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { Transform, type TransformCallback } from 'node:stream'
-import type { CompiledRoute } from '../core/pipeline.js'
-import { type Observer, RequestContext } from '../core/pipeline.js'
+import { type CompiledRoute, type Observer, RequestContext, type ResponseTap } from '../core/pipeline.js'
 import { reply } from '../core/reply.js'
 import type { TableHolder } from '../routing/holder.js'
-import { balancerFor } from '../routing/table.js'
 import { admit, type Refusal, type RefusalKind } from './admit.js'
+import { type Choice, chooseEndpoint, failOverMidway } from './choose-endpoint.js'
 import { BodyTooLargeError } from './errors.js'
 import { Exchange } from './exchange.js'
 import { ForwardHandler } from './forward.js'
+import { bufferable, readAll } from './replay-body.js'
 import { NodeRequestView } from './request-view.js'
 import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
 import { keepConnectionAfterUpload } from './upload.js'
@@ -53,11 +53,13 @@ export function createRequestHandler(
       return reply(res, 404, noRouteBody(view))
     }
     const setCookie = decideVariant(route, view, ctx)
+    // Before the exchange starts: a failover changes the variant the request is counted under.
+    const choice = chooseEndpoint(route, ctx)
     const exchange = new Exchange(ctx, res, opts.observer, setCookie)
     const tooLarge = declaredBodyTooLarge(req, opts.maxBodySize)
     if (tooLarge !== null) return exchange.answer(413, tooLarge, ['connection', 'close'])
     const fault = route.faults?.decide(ctx, view) ?? null
-    if (fault === null) return forward(opts, exchange, view, route)
+    if (fault === null) return forward(opts, exchange, view, route, choice)
     if (fault.kind === 'abort') {
       ctx.fault = 'abort'
       const body = { error: 'fault_injected', route: route.name, variant: ctx.variant }
@@ -65,7 +67,7 @@ export function createRequestHandler(
     }
     ctx.fault = 'delay'
     exchange.addResponseHeaders('x-turnout-fault', 'delay')
-    exchange.delay(fault.ms, () => forward(opts, exchange, view, route))
+    exchange.delay(fault.ms, () => forward(opts, exchange, view, route, choice))
   }
 }
 
@@ -92,16 +94,28 @@ function requestBody(req: IncomingMessage, maxBody: number | null): Readable | n
   return length !== undefined && length !== '0' ? req : null
 }
 
-/** Phases 5 and 6: start the mirror for primary-served requests, then forward to the variant. */
+/**
+ * Phases 5 and 6: the variant's circuit breaker (maxInFlight: 503 at once), the mirror for
+ * primary-served requests, then forward to the variant.
+ */
 function forward(
   opts: HandlerOptions,
   exchange: Exchange,
   view: NodeRequestView,
   route: CompiledRoute,
+  choice: Choice,
 ): void {
   const ctx = exchange.ctx
   if (ctx.aborted) return
-  const mirror = ctx.variant === 'primary' ? route.mirror : null
+  const group = choice.balancer.health
+  if (group.maxInFlight !== null && group.inFlight >= group.maxInFlight) {
+    group.overloads++
+    exchange.answer(503, { error: 'overloaded', route: route.name, variant: ctx.variant })
+    return
+  }
+  group.inFlight++
+  exchange.release = () => group.inFlight--
+  const mirror = ctx.variant === 'primary' && !ctx.failover ? route.mirror : null
   const tap = mirror !== null ? mirror.start(ctx, view) : null
   let body = requestBody(ctx.req, opts.maxBodySize)
   if (body !== null) {
@@ -109,11 +123,31 @@ function forward(
     keepConnectionAfterUpload(ctx.req, body)
     exchange.watchUpload(opts.bodyIdleTimeout, () => opts.refused('request_timeout', ctx.req, 'body idle'))
   }
-  const balancer = balancerFor(route, ctx.variant)
+  if (body !== null && bufferable(ctx.req, route.retry.maxBodyBytes)) {
+    // A small body is read first, so a retry can send it again.
+    readAll(body, (bytes) => {
+      if (bytes !== null && !ctx.aborted) send(opts, exchange, view, route, choice, tap, bytes)
+    })
+    return
+  }
+  send(opts, exchange, view, route, choice, tap, body)
+}
+
+function send(
+  opts: HandlerOptions,
+  exchange: Exchange,
+  view: NodeRequestView,
+  route: CompiledRoute,
+  choice: Choice,
+  tap: ResponseTap | null,
+  body: Readable | Buffer | null,
+): void {
+  const ctx = exchange.ctx
+  const { balancer, endpoint } = choice
   exchange.forwarder = new ForwardHandler({
     ctx,
     res: exchange.res,
-    endpoint: balancer.pick(),
+    endpoint,
     target: view.target,
     method: view.method,
     headers: () => upstreamHeadersFor(view, ctx, opts.trustForwarded),
@@ -123,6 +157,9 @@ function forward(
     observer: opts.observer,
     draining: opts.draining,
     retryEndpoint: (failed) => balancer.other(failed),
+    retry: route.retry,
+    group: balancer.health,
+    failover: () => failOverMidway(route, ctx),
     refused: (kind, detail) => opts.refused(kind, ctx.req, detail),
   })
   exchange.forwarder.start()

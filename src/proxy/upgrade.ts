@@ -10,8 +10,8 @@ import type { Dispatcher } from 'undici'
 import { type Observer, RequestContext } from '../core/pipeline.js'
 import { replyBytes } from '../core/reply.js'
 import type { TableHolder } from '../routing/holder.js'
-import { balancerFor } from '../routing/table.js'
 import { admit, type RefusalKind } from './admit.js'
+import { chooseEndpoint } from './choose-endpoint.js'
 import { classifyUpstreamError, refusedBeforeSending, statusForUpstreamError } from './errors.js'
 import { downstreamResponseHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
@@ -61,6 +61,7 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       return
     }
     decideVariant(route, view, ctx)
+    const { endpoint } = chooseEndpoint(route, ctx)
     opts.observer.requestStart(ctx)
     let ended = false
     const end = () => {
@@ -73,7 +74,6 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
       end()
     })
 
-    const endpoint = balancerFor(route, ctx.variant).pick()
     ctx.endpoint = endpoint
     // The observer first: tracing sets this attempt's traceparent in ctx.upstreamHeaders.
     opts.observer.upstreamAttempt(ctx, 1)

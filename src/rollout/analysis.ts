@@ -49,6 +49,17 @@ export function judge(
   return out
 }
 
+/**
+ * The `health` check, judged whatever the traffic: a canary that had no usable endpoint during the
+ * interval (`noUsable` requests found every canary endpoint ejected or down, or none is usable now)
+ * fails it, so a crashed canary aborts the rollout even though failover moved its traffic away.
+ * null while the canary is fine (the check is then left out of the outcomes).
+ */
+export function healthOutcome(noUsable: number, usableNow: boolean): CheckOutcome | null {
+  if (noUsable === 0 && usableNow) return null
+  return { check: 'health', result: 'fail', value: noUsable, threshold: 0 }
+}
+
 /** Any fail → fail; else any inconclusive → inconclusive; else (including no checks) pass. */
 export function overall(results: ReadonlyArray<{ result: CheckResult }>): CheckResult {
   if (results.some((r) => r.result === 'fail')) return 'fail'

@@ -13,7 +13,7 @@ import type { Observer } from '../core/pipeline.js'
 import type { TableHolder } from '../routing/holder.js'
 import type { RouteTable } from '../routing/table.js'
 import type { Logger } from '../telemetry/logger.js'
-import type { CheckOutcome } from './analysis.js'
+import { type CheckOutcome, healthOutcome } from './analysis.js'
 import { noopRolloutMetrics, type RolloutMetrics } from './phases.js'
 import { queryPrometheus } from './prometheus.js'
 import { type Gate, type Phase, type RolloutState, readStateFile, StateWriter } from './state-file.js'
@@ -95,6 +95,8 @@ export class RouteRollout {
   /** The weight this rollout holds on the route; null while idle (the config or the admin decides). */
   #held: number | null = null
   #timer: NodeJS.Timeout | null = null
+  /** The canary's no-usable-endpoint count when the current interval began. */
+  #noUsableMark = 0
   #gen = 0
   #closed = false
   #updatedAt = ''
@@ -432,7 +434,7 @@ export class RouteRollout {
         return { kind: 'pre-rollout', results: await this.#call('pre-rollout') }
       case 'interval': {
         const [hooks, prometheus] = await Promise.all([this.#call('rollout'), this.#queryPrometheus()])
-        return { kind: 'interval', stats: stats!, hooks, prometheus }
+        return { kind: 'interval', stats: stats!, hooks, prometheus, health: this.#healthOutcome() }
       }
     }
   }
@@ -487,6 +489,19 @@ export class RouteRollout {
     }
   }
 
+  /** The health check for the interval that ended: failing when the canary had no usable endpoint. */
+  #healthOutcome(): CheckOutcome | null {
+    const group = this.#canaryHealth()
+    if (group === null) return null
+    const health = healthOutcome(group.noUsable - this.#noUsableMark, group.hasUsable())
+    this.#noUsableMark = group.noUsable
+    return health
+  }
+
+  #canaryHealth(): { noUsable: number; hasUsable(): boolean } | null {
+    return this.deps.holder.current.byName.get(this.name)?.canary?.health ?? null
+  }
+
   #toStep(index: number, reason: string): void {
     this.#step = index
     const weight = this.#steps[index]!
@@ -524,6 +539,7 @@ export class RouteRollout {
     if (cell) cell.canary = weight
     // A new weight starts a new interval: traffic at the old weight is not judged at the new one.
     this.deps.windows.rotate()
+    this.#noUsableMark = this.#canaryHealth()?.noUsable ?? 0
   }
 
   /** Records a state change: metrics, log, state file, event webhooks, listeners. */

@@ -47,6 +47,8 @@ export type RolloutEvent =
       stats: Interval
       hooks: readonly WebhookResult[]
       prometheus: Map<number, number | null>
+      /** The `health` check: failing when the canary had no usable endpoint; null when it had. */
+      health: CheckOutcome | null
     }
   /** After a passed interval, the hooks of the gate before the next step answered. */
   | { kind: 'next-gate'; gate: Gate; closed: string | null; passed: string }
@@ -129,6 +131,8 @@ function onPreRollout(state: RolloutSnapshot, rules: RolloutRules, results: read
 function describeOutcome(o: CheckOutcome): string {
   const fmt = (n: number | null) => (n === null ? '?' : String(Math.round(n * 1000) / 1000))
   const unit = o.check === 'latencyP99' ? 'ms' : o.check.startsWith('errorRate') ? '%' : ''
+  if (o.check === 'health')
+    return `health: the canary had no usable endpoint (all ejected or down; ${fmt(o.value)} requests found none)`
   if (o.check === 'latencyVsPrimary') return `${o.check} p=${fmt(o.value)} (fails below ${fmt(o.threshold)})`
   return `${o.check} ${fmt(o.value)}${unit} (max ${fmt(o.threshold)}${unit})`
 }
@@ -141,11 +145,14 @@ function onInterval(
   const { stats } = e
   const weight = rules.steps[state.step]!
   const outcomes = judge(rules.analysis, stats, { minRequests: rules.minRequests, weight }, e.prometheus)
+  if (e.health !== null) outcomes.push(e.health)
   const recorded: RolloutAction = { kind: 'analysis', outcomes }
   const badHook = e.hooks.find((r) => !r.ok)
-  // Too few canary requests is never a success, even for a rollout without checks.
+  // Too few canary requests is never a success, even for a rollout without checks; a canary with
+  // no usable endpoint fails whatever its traffic (failover moved that traffic away).
   const enough = stats.canary.requests >= rules.minRequests
-  const verdict = badHook ? 'fail' : enough ? overall(outcomes) : 'inconclusive'
+  const unhealthy = e.health?.result === 'fail'
+  const verdict = badHook || unhealthy ? 'fail' : enough ? overall(outcomes) : 'inconclusive'
   const at = `at ${weight}% (${stats.canary.requests} canary requests)`
   if (verdict === 'fail') {
     const failed = outcomes.filter((o) => o.result === 'fail').map(describeOutcome)

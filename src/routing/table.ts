@@ -1,4 +1,4 @@
-// The compiled, immutable route table a request reads once (its routes: core/route.ts).
+// The compiled, immutable route table a request reads once (its routes: core/pipeline.ts).
 import type { Config, Variant } from '../config/schema.js'
 import type { CompiledRoute } from '../core/pipeline.js'
 import type { Balancer } from '../upstream/endpoint.js'

@@ -14,7 +14,8 @@ export function accessLogObserver(logger: Logger, samplePercent = 100): Observer
     upstreamError() {},
     requestEnd(ctx: RequestContext) {
       const failed = ctx.errorKind !== null || ctx.status >= 500 || ctx.aborted
-      if (!failed && sample < 1 && Math.random() >= sample) return
+      // A retried request is always logged, with its tries: how many, and to which endpoints.
+      if (!failed && ctx.tried === null && sample < 1 && Math.random() >= sample) return
       const req = ctx.req
       const line = {
         route: ctx.route?.name ?? null,
@@ -30,6 +31,8 @@ export function accessLogObserver(logger: Logger, samplePercent = 100): Observer
         error: ctx.errorKind,
         fault: ctx.fault,
         aborted: ctx.aborted,
+        ...(ctx.tried !== null ? { attempts: ctx.attempts, upstreams: ctx.tried } : {}),
+        ...(ctx.failover ? { failover: true } : {}),
       }
       if (failed) logger.warn(line, 'request')
       else logger.info(line, 'request')

@@ -10,11 +10,13 @@ import type { Config } from '../config/schema.js'
 import { combineObservers } from '../core/observers.js'
 import type { CompiledRoute, Observer, ObserverErrorSink } from '../core/pipeline.js'
 import type { MirrorRecorder } from '../mirror/recorder.js'
+import type { HealthRegistry } from '../upstream/health.js'
 import { accessLogObserver } from './access-log.js'
 import { rateLimitedWarn, upstreamErrorLog } from './failure-log.js'
 import type { Logger } from './logger.js'
 import { type Metrics, noopMetrics, TurnoutMetrics } from './metrics.js'
 import { observerErrorReporter } from './observer-errors.js'
+import { registerResilienceMetrics } from './resilience-metrics.js'
 import { resolveTracingSettings, type TracingSettings } from './tracing/settings.js'
 import type { TracingHandle } from './tracing/types.js'
 
@@ -42,6 +44,8 @@ export interface TelemetryOptions {
   table?: () => { readonly routes: readonly CompiledRoute[] }
   /** Where OTEL_* come from (default process.env). */
   env?: Record<string, string | undefined>
+  /** Endpoint health and resilience counters (the turnout_endpoint_* and retry/failover families). */
+  health?: HealthRegistry
 }
 
 /** At most one line per minute for a recurring problem. */
@@ -72,6 +76,8 @@ export async function createTelemetry(
 
   const registry = config.metrics.enabled ? new TurnoutMetrics({ table }) : null
   const metrics: Metrics = registry ?? noopMetrics
+  if (registry !== null && opts.health !== undefined)
+    registerResilienceMetrics(registry.registry, opts.health)
 
   let tracing: TracingHandle | null = null
   if (settings.enabled) {

@@ -534,7 +534,8 @@ function statsObserver(stats: (route: string) => RouteStats): Observer {
     },
     requestEnd(ctx: RequestContext) {
       const s = stats(ctx.route!.name).variant(ctx.variant)
-      s.inFlight--
+      if (ctx.switchedFrom === null) s.inFlight--
+      else stats(ctx.route!.name).variant(ctx.switchedFrom).inFlight-- // failed over midway
       // Refused because of the client: counted in turnout_client_errors_total, not as the variant's.
       if (ctx.refused !== null) return
       bump(s.codes, ctx.status)

@@ -30,11 +30,16 @@ export async function startProxy(
  * The demo's sample upstreams behind an in-process Turnout with one route, `shop`, from the primary to
  * the canary, `route` merged into it (rollout, overrides…).
  */
-export async function startSampleShop(t: Test, route: ConfigObject) {
+export async function startSampleShop(t: Test, route: ConfigObject, canaryExtra: ConfigObject = {}) {
   const { primary, canary } = await startSampleUpstreams(t)
   const turnout = await startProxy(t, {
     routes: [
-      { name: 'shop', primary: { endpoints: [primary.url] }, canary: { endpoints: [canary.url] }, ...route },
+      {
+        name: 'shop',
+        primary: { endpoints: [primary.url] },
+        canary: { endpoints: [canary.url], ...canaryExtra },
+        ...route,
+      },
     ],
   })
   return { primary, canary, turnout }
