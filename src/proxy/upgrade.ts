@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { type Observer, RequestContext } from '../core/pipeline.js'
+import { type CompiledRoute, type Observer, RequestContext } from '../core/pipeline.js'
 import { replyBytes } from '../core/reply.js'
 import type { TableHolder } from '../routing/holder.js'
 import { admit, type RefusalKind } from './admit.js'
@@ -64,96 +64,111 @@ export function createUpgradeHandler(opts: UpgradeOptions): UpgradeHandler {
     const { endpoint } = chooseEndpoint(route, ctx)
     opts.observer.requestStart(ctx)
     let ended = false
-    const end = () => {
+    socket.once('close', () => {
+      if (ctx.status === 0) ctx.aborted = true
       if (ended) return
       ended = true
       opts.observer.requestEnd(ctx)
-    }
-    socket.once('close', () => {
-      if (ctx.status === 0) ctx.aborted = true
-      end()
     })
-
     ctx.endpoint = endpoint
     // The observer first: tracing sets this attempt's traceparent in ctx.upstreamHeaders.
     opts.observer.upstreamAttempt(ctx, 1)
-    const headers = upstreamHeadersFor(view, ctx, opts.trustForwarded)
-    const variantHeader = route.exposeVariant ? ctx.variant : null
-    let abortUpstream: ((err?: Error) => void) | null = null
-    socket.once('close', () => abortUpstream?.(new Error('client closed the connection')))
-
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abort) {
-        abortUpstream = abort
-      },
-      onUpgrade(statusCode, rawHeaders, upstream) {
-        abortUpstream = null
-        ctx.status = statusCode
-        const out = downstreamResponseHeaders((rawHeaders ?? []) as Buffer[], variantHeader, true)
-        socket.write(rawResponse(statusCode, 'Switching Protocols', out))
-        if (head.length > 0) upstream.write(head)
-        upstream.on('error', () => socket.destroy())
-        socket.on('error', () => upstream.destroy())
-        upstream.pipe(socket)
-        socket.pipe(upstream)
-        // A tunnel ends when either side ends: finish our half too (node:http's sockets are half-open).
-        socket.once('end', () => socket.end())
-        upstream.once('end', () => upstream.end())
-        upstream.once('close', () => socket.destroy())
-        socket.once('close', () => upstream.destroy())
-      },
-      onHeaders(statusCode, rawHeaders, _resume, statusText) {
-        if (statusCode < 200) return true
-        // The upstream refused the upgrade: relay its answer and close.
-        ctx.status = statusCode
-        const out = downstreamResponseHeaders(rawHeaders, variantHeader)
-        out.push('connection', 'close')
-        socket.write(rawResponse(statusCode, statusText, out))
-        return true
-      },
-      onData(chunk) {
-        ctx.bytesOut += chunk.length
-        socket.write(chunk)
-        return true
-      },
-      onComplete() {
-        socket.end()
-      },
-      onError(err) {
-        if (ctx.aborted || socket.destroyed) return
-        if (abortUpstream === null && ctx.status === 0 && refusedBeforeSending(err)) {
-          ctx.refused = 'bad_request'
-          opts.refused?.('bad_request', req, err.message)
-          ctx.status = 400
-          localAnswer(socket, 400, { error: 'bad_request', detail: err.message })
-          return
-        }
-        const kind = classifyUpstreamError(err)
-        opts.observer.upstreamError(ctx, kind, err)
-        ctx.errorKind = kind
-        if (ctx.status !== 0) {
-          socket.destroy()
-          return
-        }
-        ctx.status = statusForUpstreamError(kind)
-        localAnswer(socket, ctx.status, {
-          error: kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable',
-          route: route.name,
-          variant: ctx.variant,
-        })
-      },
-    }
+    const tunnel = new TunnelHandler(ctx, route, socket, head, opts)
+    socket.once('close', () => tunnel.abortUpstream?.(new Error('client closed the connection')))
     endpoint.pool.dispatch(
       {
         path: endpoint.basePath + view.target,
         method: view.method as Dispatcher.HttpMethod,
-        headers,
+        headers: upstreamHeadersFor(view, ctx, opts.trustForwarded),
         upgrade: view.header('upgrade') ?? 'websocket',
         headersTimeout: route.timeouts.response,
         bodyTimeout: route.timeouts.idle,
       },
-      handler,
+      tunnel,
     )
   }
   return Object.assign(handleUpgrade, { open })
+}
+
+/** The upstream side of one upgrade: a 101 splices the two sockets; any other answer is relayed. */
+class TunnelHandler implements Dispatcher.DispatchHandler {
+  abortUpstream: ((err?: Error) => void) | null = null
+  readonly #variantHeader: string | null
+
+  constructor(
+    readonly ctx: RequestContext,
+    readonly route: CompiledRoute,
+    readonly socket: Duplex,
+    readonly head: Buffer,
+    readonly opts: UpgradeOptions,
+  ) {
+    this.#variantHeader = route.exposeVariant ? ctx.variant : null
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+    const { socket } = this
+    this.abortUpstream = null
+    this.ctx.status = statusCode
+    const out = downstreamResponseHeaders((rawHeaders ?? []) as Buffer[], this.#variantHeader, true)
+    socket.write(rawResponse(statusCode, 'Switching Protocols', out))
+    if (this.head.length > 0) upstream.write(this.head)
+    upstream.on('error', () => socket.destroy())
+    socket.on('error', () => upstream.destroy())
+    upstream.pipe(socket)
+    socket.pipe(upstream)
+    // A tunnel ends when either side ends: finish our half too (node:http's sockets are half-open).
+    socket.once('end', () => socket.end())
+    upstream.once('end', () => upstream.end())
+    upstream.once('close', () => socket.destroy())
+    socket.once('close', () => upstream.destroy())
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true
+    // The upstream refused the upgrade: relay its answer and close.
+    this.ctx.status = statusCode
+    const out = downstreamResponseHeaders(rawHeaders, this.#variantHeader)
+    out.push('connection', 'close')
+    this.socket.write(rawResponse(statusCode, statusText, out))
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.ctx.bytesOut += chunk.length
+    this.socket.write(chunk)
+    return true
+  }
+
+  onComplete(): void {
+    this.socket.end()
+  }
+
+  onError(err: Error): void {
+    const { ctx, socket } = this
+    if (ctx.aborted || socket.destroyed) return
+    if (this.abortUpstream === null && ctx.status === 0 && refusedBeforeSending(err)) {
+      ctx.refused = 'bad_request'
+      this.opts.refused?.('bad_request', ctx.req, err.message)
+      ctx.status = 400
+      localAnswer(socket, 400, { error: 'bad_request', detail: err.message })
+      return
+    }
+    const kind = classifyUpstreamError(err)
+    this.opts.observer.upstreamError(ctx, kind, err)
+    ctx.errorKind = kind
+    if (ctx.status !== 0) {
+      socket.destroy()
+      return
+    }
+    ctx.status = statusForUpstreamError(kind)
+    localAnswer(socket, ctx.status, {
+      error: kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable',
+      route: this.route.name,
+      variant: ctx.variant,
+    })
+  }
 }
