@@ -29,22 +29,7 @@ export async function runRolloutScenario(opts: ScenarioOptions): Promise<number>
   const { turnout, primary, canary } = await startSampleSetup({
     listen: opts.listen ?? '127.0.0.1:0',
     admin: opts.admin ?? '127.0.0.1:0',
-    route: {
-      name: 'shop',
-      overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' }],
-      rollout: {
-        stepWeight: 20,
-        maxWeight: 80,
-        interval: `${interval}s`,
-        minRequests: 20,
-        failureLimit: 2,
-        analysis: [
-          { metric: 'errorRate', max: '2%' },
-          { metric: 'latencyP99', max: '500ms' },
-          { metric: 'errorRateVsPrimary', max: '2%' },
-        ],
-      },
-    },
+    route: demoRoute(interval),
     logLevel: 'error',
   })
   const controller = turnout.rollouts.get('shop')!
@@ -85,27 +70,11 @@ export async function runRolloutScenario(opts: ScenarioOptions): Promise<number>
   try {
     controller.start('started by the demo')
     const outcome = await Promise.race([done, deadline])
-    const sent = traffic.sent
-    if (outcome === null) {
+    if (outcome === null)
       out(`${clock()}  the rollout did not finish in time (phase ${controller.phase}); stopping`)
-    } else if (outcome.phase === 'succeeded') {
-      out(
-        [
-          '',
-          `Rollout succeeded: the canary endpoints now serve all traffic of route shop (${sent} requests sent).`,
-          'Next, in a real deployment: make them the primary in the config and set split.canary: 0, then reload.',
-        ].join('\n'),
-      )
-      code = opts.scenario === 'good-canary' ? 0 : 1
-    } else {
-      out(
-        [
-          '',
-          `Rollout aborted: the canary weight is back to 0% and its users are on the primary (${sent} requests sent).`,
-          'Overrides still reach the canary for debugging: curl -H "x-canary: always" the proxy.',
-        ].join('\n'),
-      )
-      code = bad ? 0 : 1
+    else {
+      out(outcomeText(outcome.phase, traffic.sent))
+      code = (outcome.phase === 'succeeded') === !bad ? 0 : 1
     }
   } finally {
     await traffic.stop()
@@ -113,6 +82,40 @@ export async function runRolloutScenario(opts: ScenarioOptions): Promise<number>
     await Promise.all([primary.close(), canary.close()])
   }
   return code
+}
+
+/** The demo's route: 20% steps up to 80%, then 100%, judged on error rate and latency. */
+function demoRoute(intervalSeconds: number) {
+  return {
+    name: 'shop',
+    overrides: [{ when: { header: 'x-canary', equals: 'always' }, to: 'canary' as const }],
+    rollout: {
+      stepWeight: 20,
+      maxWeight: 80,
+      interval: `${intervalSeconds}s`,
+      minRequests: 20,
+      failureLimit: 2,
+      analysis: [
+        { metric: 'errorRate', max: '2%' },
+        { metric: 'latencyP99', max: '500ms' },
+        { metric: 'errorRateVsPrimary', max: '2%' },
+      ],
+    },
+  }
+}
+
+function outcomeText(phase: string, sent: number): string {
+  const lines =
+    phase === 'succeeded'
+      ? [
+          `Rollout succeeded: the canary endpoints now serve all traffic of route shop (${sent} requests sent).`,
+          'Next, in a real deployment: make them the primary in the config and set split.canary: 0, then reload.',
+        ]
+      : [
+          `Rollout aborted: the canary weight is back to 0% and its users are on the primary (${sent} requests sent).`,
+          'Overrides still reach the canary for debugging: curl -H "x-canary: always" the proxy.',
+        ]
+  return ['', ...lines].join('\n')
 }
 
 function progressLine(clock: string, s: RolloutStatus, steps: readonly number[]): string {

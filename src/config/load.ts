@@ -63,6 +63,33 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   return config
 }
 
+type At = (offset: number | undefined) => { line: number; col: number }
+
+/** The problems one zod issue stands for, placed at the YAML node it is about. */
+function problemsFor(
+  issue: Issue,
+  file: string,
+  at: At,
+  nodeAt: (path: readonly PathKey[]) => Node | undefined,
+): ConfigProblem[] {
+  const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol')
+  if (issue.code !== 'unrecognized_keys')
+    return [{ file, ...at(nodeAt(path)?.range?.[0]), path: formatPath(path), message: messageFor(issue) }]
+  const parent = nodeAt(path)
+  return issue.keys.map((key) => {
+    const keyNode = isMap(parent)
+      ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)?.key
+      : undefined
+    const suggestion = suggestKey(key, path)
+    return {
+      file,
+      ...at((keyNode as Node | undefined)?.range?.[0] ?? parent?.range?.[0]),
+      path: formatPath([...path, key]),
+      message: `unknown key${suggestion ? `, did you mean ${suggestion}?` : ''}`,
+    }
+  })
+}
+
 /** Parses and validates config text; throws `ConfigError` with every problem found. */
 export function parseConfig(text: string, file = '<config>', env: NodeJS.ProcessEnv = process.env): Config {
   const lineCounter = new LineCounter()
@@ -117,31 +144,7 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   if (result.success && problems.length === 0) return result.data
   const issues = result.success ? [] : result.error.issues
 
-  for (const issue of flattenIssues(issues)) {
-    const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol')
-    if (issue.code === 'unrecognized_keys') {
-      const parent = nodeAt(path)
-      for (const key of issue.keys) {
-        const keyNode = isMap(parent)
-          ? parent.items.find((p) => isScalar(p.key) && p.key.value === key)?.key
-          : undefined
-        const suggestion = suggestKey(key, path)
-        problems.push({
-          file,
-          ...at((keyNode as Node | undefined)?.range?.[0] ?? parent?.range?.[0]),
-          path: formatPath([...path, key]),
-          message: `unknown key${suggestion ? `, did you mean ${suggestion}?` : ''}`,
-        })
-      }
-      continue
-    }
-    problems.push({
-      file,
-      ...at(nodeAt(path)?.range?.[0]),
-      path: formatPath(path),
-      message: messageFor(issue),
-    })
-  }
+  for (const issue of flattenIssues(issues)) problems.push(...problemsFor(issue, file, at, nodeAt))
   problems.sort((a, b) => a.line - b.line || a.col - b.col)
   throw new ConfigError(dedupe(problems))
 }

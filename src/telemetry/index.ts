@@ -62,6 +62,37 @@ function throttled(fn: (count: number) => void, everyMs = 60_000): (count: numbe
   }
 }
 
+/** Loads the tracing modules (only now: they cost a few hundred ms) and starts the tracer. */
+async function startTracing(
+  settings: TracingSettings,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<TracingHandle> {
+  const warnDropped = throttled((count) =>
+    logger.warn(
+      { url: settings.url, spans: count },
+      'trace spans dropped (export failed or queue full); see turnout_telemetry_dropped_spans_total',
+    ),
+  )
+  const warnError = throttled((count) =>
+    logger.warn({ count }, 'tracing internal errors (spans may be incomplete)'),
+  )
+  const { createTracing } = await import('./tracing/observer.js')
+  const tracing = createTracing(settings, {
+    onDropped: (count) => {
+      metrics.droppedSpans(count)
+      warnDropped(count)
+    },
+    onError: (err) => {
+      logger.debug({ err: (err as Error).message }, 'tracing internal error')
+      warnError(1)
+    },
+  })
+  const { url, protocol, sampler, ratio, serviceName } = settings
+  logger.info({ url, protocol, sampler, ratio, serviceName }, 'tracing enabled')
+  return tracing
+}
+
 /**
  * Throws TelemetryConfigError when an OTEL_* variable cannot be read. The OpenTelemetry SDK is
  * imported only when tracing is on (it costs a few hundred ms of start-up otherwise spent by all).
@@ -79,39 +110,7 @@ export async function createTelemetry(
   if (registry !== null && opts.health !== undefined)
     registerResilienceMetrics(registry.registry, opts.health)
 
-  let tracing: TracingHandle | null = null
-  if (settings.enabled) {
-    const warnDropped = throttled((count) =>
-      logger.warn(
-        { url: settings.url, spans: count },
-        'trace spans dropped (export failed or queue full); see turnout_telemetry_dropped_spans_total',
-      ),
-    )
-    const warnError = throttled((count) =>
-      logger.warn({ count }, 'tracing internal errors (spans may be incomplete)'),
-    )
-    const { createTracing } = await import('./tracing/observer.js')
-    tracing = createTracing(settings, {
-      onDropped: (count) => {
-        metrics.droppedSpans(count)
-        warnDropped(count)
-      },
-      onError: (err) => {
-        logger.debug({ err: (err as Error).message }, 'tracing internal error')
-        warnError(1)
-      },
-    })
-    logger.info(
-      {
-        url: settings.url,
-        protocol: settings.protocol,
-        sampler: settings.sampler,
-        ratio: settings.ratio,
-        serviceName: settings.serviceName,
-      },
-      'tracing enabled',
-    )
-  }
+  const tracing = settings.enabled ? await startTracing(settings, logger, metrics) : null
 
   const observers: Observer[] = []
   if (registry !== null) observers.push(registry.observer)
