@@ -28,6 +28,7 @@ import { formatAddress, parseHostPort } from '../proxy/address.js'
 import { EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import { createLogger, flushLogger, type Logger } from '../telemetry/logger.js'
 import { warnUnresolved } from '../upstream/resolve.js'
+import { CallTable } from './calls.js'
 import {
   type ApiAnswer,
   type ApiRequest,
@@ -74,9 +75,10 @@ interface Slot {
   restart: NodeJS.Timeout | null
 }
 
-interface Pending<T> {
-  resolve: (value: T) => void
-  slot: number
+const LEADER_EXITED: ApiAnswer = {
+  status: 502,
+  headers: { 'content-type': 'application/json' },
+  body: '{"error":"the leader worker exited before answering"}\n',
 }
 
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
@@ -95,9 +97,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   /** The leader's last reported runtime state: every worker (re)starts from it. */
   let runtime: RuntimeState = EMPTY_RUNTIME
   let seq = 0
-  let nextId = 0
-  const apiCalls = new Map<number, Pending<ApiAnswer>>()
-  const metricCalls = new Map<number, { waiting: Set<number>; got: MetricsJson[]; done: () => void }>()
+  const apiCalls = new CallTable<ApiAnswer>()
+  const metricCalls = new CallTable<MetricsJson>()
   const applyWaiters = new Set<() => void>()
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, i) => ({
     id: i + 1,
@@ -157,49 +158,29 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     for (const method of ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']) admin.route(method, pattern, forward)
   }
 
-  function callLeader(request: ApiRequest): Promise<ApiAnswer> {
+  async function callLeader(request: ApiRequest): Promise<ApiAnswer> {
     if (!leader.ready || !live(leader)) {
       throw new AdminError(503, 'the leader worker (1) is not running; try again shortly')
     }
-    const id = nextId++
-    return new Promise<ApiAnswer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        apiCalls.delete(id)
-        reject(new AdminError(504, `the leader worker did not answer within ${API_TIMEOUT_MS} ms`))
-      }, API_TIMEOUT_MS)
-      apiCalls.set(id, {
-        slot: leader.id,
-        resolve: (a) => {
-          clearTimeout(timer)
-          resolve(a)
-        },
-      })
-      tell(leader, { type: 'turnout:api', id, request })
+    const [answer] = await apiCalls.ask([leader.id], {
+      timeoutMs: API_TIMEOUT_MS,
+      timedOut: () => new AdminError(504, `the leader worker did not answer within ${API_TIMEOUT_MS} ms`),
+      send: (id) => tell(leader, { type: 'turnout:api', id, request }),
     })
+    return answer ?? LEADER_EXITED
   }
 
   /** Every ready worker's metrics; a worker that dies meanwhile is left out. */
   function gatherMetrics(): Promise<MetricsJson[]> {
-    const id = nextId++
     const asked = slots.filter((s) => s.ready && live(s))
-    return new Promise((resolve, reject) => {
-      const call = {
-        waiting: new Set(asked.map((s) => s.id)),
-        got: [] as MetricsJson[],
-        done: () => {
-          clearTimeout(timer)
-          metricCalls.delete(id)
-          resolve(call.got)
-        },
-      }
-      const timer = setTimeout(() => {
-        metricCalls.delete(id)
-        reject(new AdminError(503, `worker metrics did not arrive within ${METRICS_TIMEOUT_MS} ms`))
-      }, METRICS_TIMEOUT_MS)
-      metricCalls.set(id, call)
-      for (const s of asked) tell(s, { type: 'turnout:metrics', id })
-      if (call.waiting.size === 0) call.done()
-    })
+    return metricCalls.ask(
+      asked.map((s) => s.id),
+      {
+        timeoutMs: METRICS_TIMEOUT_MS,
+        timedOut: () => new AdminError(503, `worker metrics did not arrive within ${METRICS_TIMEOUT_MS} ms`),
+        send: (id, w) => tell(slots[w - 1]!, { type: 'turnout:metrics', id }),
+      },
+    )
   }
 
   /** Resolves once every running follower applied weights `target` (or after APPLY_TIMEOUT_MS). */
@@ -269,19 +250,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
         slot.applied = Math.max(slot.applied, m.seq)
         recheckApplied()
         return
-      case 'turnout:api-answer': {
-        const call = apiCalls.get(m.id)
-        apiCalls.delete(m.id)
-        call?.resolve(m.answer)
-        return
-      }
-      case 'turnout:metrics': {
-        const call = metricCalls.get(m.id)
-        if (call === undefined || !call.waiting.delete(slot.id)) return
-        call.got.push(m.metrics)
-        if (call.waiting.size === 0) call.done()
-        return
-      }
+      case 'turnout:api-answer':
+        return apiCalls.answer(m.id, slot.id, m.answer)
+      case 'turnout:metrics':
+        return metricCalls.answer(m.id, slot.id, m.metrics)
     }
   }
 
@@ -289,18 +261,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (slot.worker !== worker) return
     slot.worker = null
     slot.ready = false
-    for (const [id, call] of apiCalls) {
-      if (call.slot !== slot.id) continue
-      apiCalls.delete(id)
-      call.resolve({
-        status: 502,
-        headers: { 'content-type': 'application/json' },
-        body: '{"error":"the leader worker exited before answering"}\n',
-      })
-    }
-    for (const call of metricCalls.values()) {
-      if (call.waiting.delete(slot.id) && call.waiting.size === 0) call.done()
-    }
+    apiCalls.exited(slot.id)
+    metricCalls.exited(slot.id)
     recheckApplied()
     if (state === 'stopping') {
       if (slots.every((s) => s.worker === null)) void finish()
