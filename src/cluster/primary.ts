@@ -112,6 +112,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   await assertAdminListen(config, file)
   let stopWatching = () => {}
   let adminAddress = ''
+  // Filled in below, before any worker exists to send a message (workers are forked by start()).
   const parts = {} as Parts
   const supervisor = new Supervisor({
     workers: opts.workers,
