@@ -33,9 +33,15 @@ export class AdminError extends TurnoutError {
 }
 
 interface Route {
+  /** An HTTP method, or '*' for any (prefix routes). */
   method: string
   parts: string[]
   handler: AdminHandler
+}
+
+interface Found {
+  route: Route
+  params: Record<string, string>
 }
 
 export interface AdminOptions {
@@ -51,6 +57,7 @@ const MAX_BODY = 64 * 1024
 export class AdminServer {
   readonly server: Server
   readonly #routes: Route[] = []
+  readonly #prefixes: Route[] = []
   #token: Buffer | null
 
   constructor(readonly opts: AdminOptions) {
@@ -76,6 +83,14 @@ export class AdminServer {
   /** Registers a handler; `:name` segments become params. */
   route(method: string, pattern: string, handler: AdminHandler): void {
     this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler })
+  }
+
+  /**
+   * Registers a handler for every path under `prefix` (whole segments: `/api` matches `/api` and
+   * `/api/x/y`, not `/apix`), for `method` or, with '*', any method. Exact routes match first.
+   */
+  prefix(method: string, prefix: string, handler: AdminHandler): void {
+    this.#prefixes.push({ method, parts: prefix.split('/').filter(Boolean), handler })
   }
 
   #authorized(req: IncomingMessage): boolean {
@@ -116,27 +131,39 @@ export class AdminServer {
       })
       return
     }
+    const found = this.#find(req.method ?? 'GET', segments)
+    if (found === 'method') return sendJson(res, 405, { error: 'method not allowed' })
+    if (found === null) return sendJson(res, 404, { error: 'not found', path: url.pathname })
+    try {
+      const body = await readJsonBody(req)
+      await found.route.handler({ req, res, params: found.params, body, url })
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err
+      sendJson(res, err.status, { error: err.message, ...(err.field ? { field: err.field } : {}) })
+    }
+  }
+
+  /** The exact route first, then the first prefix route; 'method' when only the method did not match. */
+  #find(method: string, segments: string[]): Found | 'method' | null {
     let pathMatched = false
-    for (const r of this.#routes) {
-      const params = matchParts(r.parts, segments)
+    for (const route of this.#routes) {
+      const params = matchParts(route.parts, segments)
       if (params === null) continue
       pathMatched = true
-      if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue
-      try {
-        const body = await readJsonBody(req)
-        await r.handler({ req, res, params, body, url })
-      } catch (err) {
-        if (err instanceof AdminError) {
-          sendJson(res, err.status, { error: err.message, ...(err.field ? { field: err.field } : {}) })
-          return
-        }
-        throw err
-      }
-      return
+      if (methodMatches(route.method, method)) return { route, params }
     }
-    if (pathMatched) sendJson(res, 405, { error: 'method not allowed' })
-    else sendJson(res, 404, { error: 'not found', path: url.pathname })
+    for (const route of this.#prefixes) {
+      const params = matchParts(route.parts, segments.slice(0, route.parts.length))
+      if (params === null) continue
+      pathMatched = true
+      if (methodMatches(route.method, method)) return { route, params }
+    }
+    return pathMatched ? 'method' : null
   }
+}
+
+function methodMatches(routeMethod: string, method: string): boolean {
+  return routeMethod === '*' || routeMethod === method || (routeMethod === 'GET' && method === 'HEAD')
 }
 
 /** The path's segments, percent-decoded; null when an escape is malformed (`%E0%A4%A`, `%zz`). */

@@ -12,6 +12,7 @@ import { pino } from 'pino'
 import { startTurnout, type Turnout } from '../app.js'
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
+import { onSignals } from '../lifecycle/shutdown.js'
 import { formatAddress, parseHostPort } from '../proxy/address.js'
 import { captureWeights, EMPTY_RUNTIME, type RuntimeState } from '../rollout/runtime-state.js'
 import type { Logger } from '../telemetry/logger.js'
@@ -19,6 +20,8 @@ import { TurnoutMetrics } from '../telemetry/metrics.js'
 import { supportsReusePort } from './count.js'
 import { exchange } from './exchange.js'
 import {
+  type ApiAnswer,
+  type ApiRequest,
   type FromWorker,
   isTurnoutMessage,
   type MetricsJson,
@@ -93,21 +96,10 @@ async function keptRuntime(kept: Promise<RuntimeState>, logger: Logger): Promise
   }
 }
 
-export async function runWorker(opts: WorkerOptions): Promise<number> {
-  const id = Number(opts.env[WORKER_ID_ENV])
-  const leader = id === 1
-  const logger = workerLogger(id)
-  const send = (m: FromWorker) => {
-    if (process.connected) process.send?.(m)
-  }
-  let turnout: Turnout | null = null
-  let pendingWeights: Weights | null = null
-  let stopRequested = false
-  let closing: Promise<void> | null = null
+/** The leader's reports to the primary: its weights and runtime state, each time they changed. */
+function leaderReporter(send: (m: FromWorker) => void): (turnout: Turnout) => void {
   let lastSent = ''
-
-  const syncWeights = () => {
-    if (!leader || turnout === null) return
+  return (turnout) => {
     const runtime: RuntimeState = {
       weights: captureWeights(turnout.holder.current),
       rollouts: turnout.rollouts.snapshot(),
@@ -117,76 +109,35 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     lastSent = key
     send({ type: 'turnout:weights', weights: weightsOf(turnout), runtime })
   }
-  // The primary answers `hello` with the runtime state it kept: a replacement starts from it.
-  let keptArrived: (state: RuntimeState) => void = () => {}
-  const kept = new Promise<RuntimeState>((resolve) => {
-    keptArrived = resolve
-  })
-  const heartbeat = setInterval(syncWeights, 1000)
-  heartbeat.unref()
+}
 
-  const stop = () => {
-    stopRequested = true
-    if (turnout === null || closing !== null) return
-    clearInterval(heartbeat)
-    closing = turnout.close()
-    closing.then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
+/** A relayed API call, answered by this worker's AdminServer (not listening: exchanged in memory). */
+function answerApi(turnout: Turnout | null, request: ApiRequest): Promise<ApiAnswer> {
+  if (turnout === null) return Promise.resolve({ status: 503, headers: {}, body: '{"error":"starting"}\n' })
+  return exchange(turnout.admin.server, request).catch((err: Error) => ({
+    status: 500,
+    headers: { 'content-type': 'application/json' },
+    body: `${JSON.stringify({ error: 'internal_error', message: err.message })}\n`,
+  }))
+}
 
-  const onMessage = async (m: ToWorker) => {
-    switch (m.type) {
-      case 'turnout:drain':
-        return stop()
-      case 'turnout:reload':
-        return void turnout?.reload().catch(() => {})
-      case 'turnout:runtime':
-        return keptArrived(m.state)
-      case 'turnout:weights':
-        if (turnout === null) pendingWeights = m.weights
-        else applyWeights(turnout, m.weights)
-        return send({ type: 'turnout:applied', seq: m.seq })
-      case 'turnout:api': {
-        const answer =
-          turnout === null
-            ? { status: 503, headers: {}, body: '{"error":"starting"}\n' }
-            : await exchange(turnout.admin.server, m.request).catch((err: Error) => ({
-                status: 500,
-                headers: { 'content-type': 'application/json' },
-                body: `${JSON.stringify({ error: 'internal_error', message: err.message })}\n`,
-              }))
-        // The weights first: the primary relays them before it answers the API call.
-        syncWeights()
-        return send({ type: 'turnout:api-answer', id: m.id, answer })
-      }
-      case 'turnout:metrics': {
-        const metrics = turnout?.metrics
-        const json: MetricsJson =
-          metrics instanceof TurnoutMetrics ? await metrics.registry.getMetricsAsJSON() : []
-        return send({ type: 'turnout:metrics', id: m.id, metrics: json })
-      }
-    }
-  }
-  process.on('message', (m: unknown) => {
-    if (isTurnoutMessage<ToWorker>(m)) {
-      onMessage(m).catch((err: Error) => logger.error({ err: err.message }, 'cluster message failed'))
-    }
-  })
-  // The primary is gone: nothing will route new connections here any more.
-  process.on('disconnect', stop)
-  // A terminal's Ctrl-C reaches the whole process group; the primary coordinates (and relays SIGHUP).
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
-  process.on('SIGHUP', () => {})
-  send({ type: 'turnout:hello' })
+async function metricsOf(turnout: Turnout | null): Promise<MetricsJson> {
+  const metrics = turnout?.metrics
+  return metrics instanceof TurnoutMetrics ? await metrics.registry.getMetricsAsJSON() : []
+}
 
+/** This worker's Turnout, proxy listener only; a failure is reported on stderr and ends the process. */
+async function startWorkerTurnout(
+  opts: WorkerOptions,
+  leader: boolean,
+  logger: Logger,
+  kept: Promise<RuntimeState>,
+): Promise<Turnout> {
   try {
     // Read here, not handed over: a replacement worker starts from the file as it is now.
     const config = await loadConfigFile(opts.configFile, opts.env)
     const runtime = await keptRuntime(kept, logger)
-    turnout = await startTurnout({
+    return await startTurnout({
       runtime,
       config,
       configFile: opts.configFile,
@@ -208,8 +159,73 @@ export async function runWorker(opts: WorkerOptions): Promise<number> {
     process.stderr.write(`${text}\n`)
     process.exit(1)
   }
-  if (pendingWeights !== null) applyWeights(turnout, pendingWeights)
-  const started = turnout
+}
+
+export async function runWorker(opts: WorkerOptions): Promise<number> {
+  const id = Number(opts.env[WORKER_ID_ENV])
+  const leader = id === 1
+  const logger = workerLogger(id)
+  const send = (m: FromWorker) => {
+    if (process.connected) process.send?.(m)
+  }
+  let turnout: Turnout | null = null
+  let pendingWeights: Weights | null = null
+  let stopRequested = false
+  let closing: Promise<void> | null = null
+  const report = leaderReporter(send)
+  const syncWeights = () => {
+    if (leader && turnout !== null) report(turnout)
+  }
+  // The primary answers `hello` with the runtime state it kept: a replacement starts from it.
+  let keptArrived: (state: RuntimeState) => void = () => {}
+  const kept = new Promise<RuntimeState>((resolve) => {
+    keptArrived = resolve
+  })
+  const heartbeat = setInterval(syncWeights, 1000)
+  heartbeat.unref()
+
+  const stop = () => {
+    stopRequested = true
+    if (turnout === null || closing !== null) return
+    clearInterval(heartbeat)
+    closing = turnout.close()
+    closing.then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+
+  const onMessage = async (m: ToWorker) => {
+    if (m.type === 'turnout:drain') stop()
+    else if (m.type === 'turnout:reload') void turnout?.reload().catch(() => {})
+    else if (m.type === 'turnout:runtime') keptArrived(m.state)
+    else if (m.type === 'turnout:weights') {
+      if (turnout === null) pendingWeights = m.weights
+      else applyWeights(turnout, m.weights)
+      send({ type: 'turnout:applied', seq: m.seq })
+    } else if (m.type === 'turnout:api') {
+      const answer = await answerApi(turnout, m.request)
+      // The weights first: the primary relays them before it answers the API call.
+      syncWeights()
+      send({ type: 'turnout:api-answer', id: m.id, answer })
+    } else if (m.type === 'turnout:metrics') {
+      send({ type: 'turnout:metrics', id: m.id, metrics: await metricsOf(turnout) })
+    }
+  }
+  process.on('message', (m: unknown) => {
+    if (isTurnoutMessage<ToWorker>(m)) {
+      onMessage(m).catch((err: Error) => logger.error({ err: err.message }, 'cluster message failed'))
+    }
+  })
+  // The primary is gone: nothing will route new connections here any more.
+  process.on('disconnect', stop)
+  // A terminal's Ctrl-C reaches the whole process group; the primary coordinates (and relays SIGHUP).
+  onSignals(stop, () => {})
+  send({ type: 'turnout:hello' })
+
+  const started = await startWorkerTurnout(opts, leader, logger, kept)
+  turnout = started
+  if (pendingWeights !== null) applyWeights(started, pendingWeights)
   if (leader) {
     started.rollouts.onChange(syncWeights)
     started.holder.onSwap(syncWeights)

@@ -13,6 +13,8 @@ export interface ReloaderOptions {
   apply(next: Config): void
   /** Counts the attempt (turnout_config_reloads_total). */
   counted(result: 'success' | 'error'): void
+  /** Logs `config reloaded` (default true); the cluster primary leaves that to the workers. */
+  announce?: boolean
 }
 
 export type Reload = () => Promise<void>
@@ -24,7 +26,8 @@ export function createReloader(opts: ReloaderOptions): Reload {
       const next = await loadConfigFile(opts.file, opts.env)
       opts.apply(next)
       opts.counted('success')
-      opts.logger.info({ file: opts.file, routes: next.routes.length }, 'config reloaded')
+      if (opts.announce !== false)
+        opts.logger.info({ file: opts.file, routes: next.routes.length }, 'config reloaded')
     } catch (err) {
       opts.counted('error')
       if (err instanceof ConfigError) {
