@@ -10,7 +10,7 @@ import { request } from 'undici'
 import { assertAdminToken, checkAdminListen, needsToken } from '../src/admin/token-rule.js'
 import { startTurnout } from '../src/app.js'
 import { ConfigError, parseConfig } from '../src/config/load.js'
-import { isLoopbackIp } from '../src/proxy/address.js'
+import { isLoopbackIp } from '../src/net/address.js'
 import { runBin } from './helpers/spawn.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'turnout-admin-loopback-'))

@@ -4,15 +4,6 @@
 import t from 'tap'
 import { parseConfig } from '../src/config/load.js'
 import { shouldFailOver } from '../src/proxy/choose-endpoint.js'
-import {
-  backoffMs,
-  budgetAllows,
-  compileRetry,
-  DEFAULT_RETRY,
-  replayable,
-  retryReasonForError,
-  retryReasonForStatus,
-} from '../src/proxy/retry.js'
 import { healthOutcome } from '../src/rollout/analysis.js'
 import { Balancer, Endpoint } from '../src/upstream/endpoint.js'
 import { EndpointHealth, recordCheck, VariantHealth } from '../src/upstream/health.js'
@@ -25,6 +16,15 @@ import {
   recordFailure,
   recordSuccess,
 } from '../src/upstream/outlier.js'
+import {
+  backoffMs,
+  budgetAllows,
+  compileRetry,
+  DEFAULT_RETRY,
+  replayable,
+  retryReasonForError,
+  retryReasonForStatus,
+} from '../src/upstream/retry.js'
 import { parseStatusRanges, statusInRanges } from '../src/upstream/status-ranges.js'
 
 const CFG = { enabled: true, consecutiveFailures: 3, baseEjectionTime: 1000, maxEjectionPercent: 50 }

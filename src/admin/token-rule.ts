@@ -6,13 +6,7 @@
 import { type AddressInfo, isIP } from 'node:net'
 import { ConfigError, type ConfigProblem } from '../config/load.js'
 import type { Config } from '../config/schema.js'
-import {
-  formatAddress,
-  isLoopbackIp,
-  parseHostPort,
-  type Resolver,
-  systemResolver,
-} from '../proxy/address.js'
+import { formatAddress, isLoopbackIp, parseHostPort, type Resolver, systemResolver } from '../net/address.js'
 
 /** The decision: a listener on these addresses needs a token unless every one is loopback. */
 export function needsToken(addresses: readonly string[]): boolean {

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { loadConfigFile } from '../config/load.js'
 import type { Config } from '../config/schema.js'
-import { parseHostPort } from '../proxy/address.js'
+import { parseHostPort } from '../net/address.js'
 
 export interface HealthIo {
   out: (text: string) => void

@@ -1,7 +1,6 @@
 // Validated config → immutable RouteTable. Runs once per config (start, reload); nothing here runs
 // per request. Pools come from the shared `Pools`, so a new table reuses the old connections.
 import { type CompiledRoute, type FaultPhase, type MirrorPhase, WeightCell } from '../core/pipeline.js'
-import { compileRetry } from '../proxy/retry.js'
 import { compileHosts } from '../routing/match-route.js'
 import { compileMatcher } from '../routing/matcher.js'
 import { RouteTable } from '../routing/table.js'
@@ -9,6 +8,7 @@ import type { Balancer as BalancerType } from '../upstream/endpoint.js'
 import { Balancer, Endpoint } from '../upstream/endpoint.js'
 import { HealthRegistry, type VariantHealth } from '../upstream/health.js'
 import type { Pools } from '../upstream/pools.js'
+import { compileRetry } from '../upstream/retry.js'
 import type { Config, RouteConfig, UpstreamConfig, Variant } from './schema.js'
 
 export interface CompileOptions {

@@ -10,11 +10,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { RouteConfig, Variant } from '../config/schema.js'
-import type { RetryPolicy } from '../proxy/retry.js'
 import type { Reason, SplitPolicy } from '../routing/decide.js'
 import type { RouteMatch } from '../routing/match-route.js'
 import type { RequestView } from '../routing/request-view.js'
 import type { Balancer, Endpoint } from '../upstream/endpoint.js'
+import type { RetryPolicy } from '../upstream/retry.js'
 
 /** Why Turnout refused a request because of the client (turnout_client_errors_total{kind}). */
 export type RefusalKind = 'bad_request' | 'not_implemented' | 'http_version_not_supported' | 'request_timeout'

@@ -3,7 +3,7 @@
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { AddressInfo, ListenOptions } from 'node:net'
-import { formatAddress, parseHostPort } from '../proxy/address.js'
+import { formatAddress, parseHostPort } from '../net/address.js'
 import type { Logger } from '../telemetry/logger.js'
 
 export interface ListenOptionsPlus {

@@ -6,7 +6,7 @@
 
 import type { Dispatcher, Pool } from 'undici'
 import { TurnoutError } from '../core/errors.js'
-import { classifyUpstreamError } from '../proxy/errors.js'
+import { classifyUpstreamError } from '../http/upstream-errors.js'
 import type { CapturedResponse, ResponseCapture } from './capture.js'
 
 export interface ExchangeResult {

@@ -7,17 +7,15 @@ import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Observer, RequestContext, ResponseTap, UpstreamErrorKind } from '../core/pipeline.js'
 import { reply } from '../core/reply.js'
-import type { Endpoint } from '../upstream/endpoint.js'
-import type { VariantHealth } from '../upstream/health.js'
-import { ASTERISK_PATH } from '../upstream/wire.js'
+import { downstreamResponseHeaders } from '../http/headers.js'
 import {
   BodyTooLargeError,
   classifyUpstreamError,
   refusedBeforeSending,
   statusForUpstreamError,
-} from './errors.js'
-import { downstreamResponseHeaders } from './headers.js'
-import { relayInformational } from './informational.js'
+} from '../http/upstream-errors.js'
+import type { Endpoint } from '../upstream/endpoint.js'
+import type { VariantHealth } from '../upstream/health.js'
 import {
   backoffMs,
   budgetAllows,
@@ -25,7 +23,9 @@ import {
   replayable,
   retryReasonForError,
   retryReasonForStatus,
-} from './retry.js'
+} from '../upstream/retry.js'
+import { ASTERISK_PATH } from '../upstream/wire.js'
+import { relayInformational } from './informational.js'
 
 export interface ForwardRequest {
   ctx: RequestContext

@@ -3,7 +3,7 @@
 // once the final answer started. (An upstream's 100 Continue is dropped at the connection: see
 // upstream/wire.ts.)
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
-import { downstreamResponseHeaders } from './headers.js'
+import { downstreamResponseHeaders } from '../http/headers.js'
 
 /** node:http's own writer for raw head bytes (what writeContinue and writeProcessing use). */
 interface RawWriter {

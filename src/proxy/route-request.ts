@@ -2,9 +2,9 @@
 // the table snapshot, then decide the variant, recording both on the request context.
 import { randomUUID } from 'node:crypto'
 import type { CompiledRoute, RequestContext } from '../core/pipeline.js'
+import { upstreamRequestHeaders } from '../http/headers.js'
 import { type DecideDeps, type Decision, decide } from '../routing/decide.js'
 import type { RouteTable } from '../routing/table.js'
-import { upstreamRequestHeaders } from './headers.js'
 import type { NodeRequestView } from './request-view.js'
 
 const decideDeps: DecideDeps = { random: Math.random, newId: randomUUID }

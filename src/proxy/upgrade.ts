@@ -9,11 +9,15 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { type CompiledRoute, type Observer, RequestContext } from '../core/pipeline.js'
 import { replyBytes } from '../core/reply.js'
+import { downstreamResponseHeaders } from '../http/headers.js'
+import {
+  classifyUpstreamError,
+  refusedBeforeSending,
+  statusForUpstreamError,
+} from '../http/upstream-errors.js'
 import type { TableHolder } from '../routing/holder.js'
 import { admit, type RefusalKind } from './admit.js'
 import { chooseEndpoint } from './choose-endpoint.js'
-import { classifyUpstreamError, refusedBeforeSending, statusForUpstreamError } from './errors.js'
-import { downstreamResponseHeaders } from './headers.js'
 import { NodeRequestView } from './request-view.js'
 import { decideVariant, matchRoute, noRouteBody, upstreamHeadersFor } from './route-request.js'
 

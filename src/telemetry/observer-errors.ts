@@ -1,4 +1,4 @@
-// What happens when a request observer throws: combineObservers() (proxy/context.ts) keeps the
+// What happens when a request observer throws: combineObservers() (core/observers.ts) keeps the
 // request and the other observers going and reports here, where the error is counted
 // (turnout_observer_errors_total{observer}) and logged, at most one line per interval so that an
 // observer failing on every request cannot flood the log.

@@ -3,7 +3,7 @@
 // turnout_upstream_errors_total{kind="dns"}), but says so at start, on reload and in `validate`.
 import { isIP } from 'node:net'
 import type { Config, Variant } from '../config/schema.js'
-import { type Resolver, systemResolver } from '../proxy/address.js'
+import { type Resolver, systemResolver } from '../net/address.js'
 import type { Logger } from '../telemetry/logger.js'
 
 export interface UnresolvedEndpoint {
