@@ -87,10 +87,6 @@ export class RequestLineRewriter {
     readonly out: (chunk: Buffer) => void,
   ) {}
 
-  get method(): string {
-    return this.#method
-  }
-
   write(chunk: Buffer): void {
     let at = 0
     if (this.#state === 'method') {
@@ -128,13 +124,5 @@ export class RequestLineRewriter {
   #refuse(): void {
     this.#state = 'refused'
     this.out(Buffer.from([0]))
-  }
-
-  get passing(): boolean {
-    return this.#state === 'pass'
-  }
-
-  get refused(): boolean {
-    return this.#state === 'refused'
   }
 }
