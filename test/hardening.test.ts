@@ -2,7 +2,7 @@
 // any variant sees it, odd-but-legal requests are forwarded as sent, 1xx answers are relayed, and an
 // upload the upstream stops reading never stalls or poisons the client's connection.
 import { once } from 'node:events'
-import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpServer, type RequestListener } from 'node:http'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
@@ -187,6 +187,18 @@ t.test('1xx answers: 103 relayed to HTTP/1.1 clients, an unsolicited 100 is not 
   t.match(metrics, 'turnout_upstream_errors_total{route="a",variant="primary",kind="reset"} 0\n')
 })
 
+/** A node:http upstream on a loopback port with `handler` as is (it sees the body as it streams). */
+async function httpUpstream(t: Test, handler: RequestListener): Promise<string> {
+  const upstream = createHttpServer(handler)
+  upstream.listen(0, '127.0.0.1')
+  await once(upstream, 'listening')
+  t.teardown(() => {
+    upstream.closeAllConnections()
+    upstream.close()
+  })
+  return `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+}
+
 /** Writes `bytes` on a fresh connection and reads until `done(text)` or the deadline. */
 async function converse(url: string) {
   const u = new URL(url)
@@ -211,7 +223,7 @@ async function converse(url: string) {
 }
 
 t.test('an upstream answering before the upload ends leaves the connection usable', async (t) => {
-  const upstream = createHttpServer((req, res) => {
+  const url = await httpUpstream(t, (req, res) => {
     if (req.url === '/upload') {
       res.writeHead(401, { 'content-length': '6' })
       res.end('denied')
@@ -220,13 +232,6 @@ t.test('an upstream answering before the upload ends leaves the connection usabl
     req.resume()
     req.on('end', () => res.end('second'))
   })
-  upstream.listen(0, '127.0.0.1')
-  await once(upstream, 'listening')
-  t.teardown(() => {
-    upstream.closeAllConnections()
-    upstream.close()
-  })
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
   const turnout = await startProxy(t, { routes: [{ name: 'a', primary: { endpoints: [url] } }] })
   const c = await converse(turnout.url)
   const size = 2 * 1024 * 1024
@@ -246,19 +251,12 @@ t.test(
   'limits.bodyIdleTimeout: a stalled upload gets 408 and its upstream request is cancelled',
   async (t) => {
     let upstreamAborted = false
-    const upstream = createHttpServer((req) => {
+    const url = await httpUpstream(t, (req) => {
       req.on('close', () => {
         if (!req.complete) upstreamAborted = true
       })
       req.resume()
     })
-    upstream.listen(0, '127.0.0.1')
-    await once(upstream, 'listening')
-    t.teardown(() => {
-      upstream.closeAllConnections()
-      upstream.close()
-    })
-    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
     const turnout = await startProxy(t, {
       limits: { bodyIdleTimeout: '300ms' },
       routes: [{ name: 'a', primary: { endpoints: [url] } }],
